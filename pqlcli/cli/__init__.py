@@ -1,0 +1,1 @@
+"""The ``pql`` command: one thin module per command over the library."""

@@ -1,0 +1,9 @@
+"""Placeholder: this command is being built."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to `app`."""

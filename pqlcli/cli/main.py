@@ -1,0 +1,126 @@
+"""Entry point of the ``pql`` command: global options, command registration, error rendering."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pqlcli import __version__
+from pqlcli.cli import common
+from pqlcli.errors import ExitCode, PqlError
+
+app = typer.Typer(
+    name="pql",
+    help="Find product-qualified leads: ingest exports, enrich companies, score fit and usage, list leads.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pql {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", "-w", help=common.WORKSPACE_HELP, envvar="PQL_WORKSPACE")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (also PQL_DEBUG=1).")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """pql: product-qualified leads from the exports you already have."""
+    common.state.workspace = workspace
+    common.state.debug = debug or common.state.debug
+
+
+def _register_commands() -> None:
+    from pqlcli.cli import (
+        config_cmd,
+        enrich_cmd,
+        examples_cmd,
+        explain_cmd,
+        ingest_cmd,
+        list_cmd,
+        provider_cmd,
+        score_cmd,
+        sql_cmd,
+        status_cmd,
+        tiers_cmd,
+    )
+
+    for module in (
+        ingest_cmd,
+        status_cmd,
+        enrich_cmd,
+        provider_cmd,
+        score_cmd,
+        explain_cmd,
+        config_cmd,
+        list_cmd,
+        tiers_cmd,
+        sql_cmd,
+        examples_cmd,
+    ):
+        module.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``pql`` with ``argv`` and return the exit status (never raises for user errors)."""
+    from pqlcli import render
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    common.state.debug = "--debug" in args or render.debug_enabled()
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="pql", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    except PqlError as err:
+        render.error(err, debug=common.state.debug)
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        render.info("[yellow]Interrupted.[/] Nothing already stored was lost.")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 0
+    except Exception as exc:
+        if common.state.debug:
+            import traceback
+
+            from pqlcli.secrets import redact
+
+            sys.stderr.write(redact(traceback.format_exc()))
+        render.unexpected(exc)
+        return int(ExitCode.DATA_ERROR)
+    return 0
+
+
+def _quiet_broken_pipe() -> None:
+    # The reader went away (`pql list ... | head`): stop writing, exit quietly.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The workspace: a folder (default ``./.pql``) of canonical Parquet tables, a manifest and snapshots.
+
+Layout::
+
+    .pql/
+      manifest.json              per table: sources ingested (path, sha256, rows), row count, schema, time
+      users.parquet  accounts.parquet  firmographics.parquet
+      events/part-*.parquet      events are appended as parts (re-ingest adds nothing)
+      rejects/<table>-<time>.csv rows that could not be used, with the row number and the reason
+      scores/<timestamp>/        users.parquet, accounts.parquet, manifest.json (one snapshot per score)
+
+Every write goes through :mod:`pqlcli.atomic`: temp file + rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pqlcli import atomic
+from pqlcli.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+DEFAULT_WORKSPACE = ".pql"
+TABLES = ("users", "accounts", "events", "firmographics")
+PARTITIONED = {"events"}
+
+
+def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The workspace folder: the argument, else ``$PQL_WORKSPACE``, else ``./.pql``."""
+    if path:
+        return Path(path)
+    return Path(os.environ.get("PQL_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Workspace:
+    root: Path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = False) -> Workspace:
+        root = resolve_path(path)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(
+                f"The workspace path {root} is a file, not a folder.",
+                "Pass a folder with --workspace or PQL_WORKSPACE.",
+            )
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    # ---- tables -------------------------------------------------------------------------------
+    def table_path(self, name: str) -> Path:
+        if name in PARTITIONED:
+            return self.root / name
+        return self.root / f"{name}.parquet"
+
+    def has_table(self, name: str) -> bool:
+        path = self.table_path(name)
+        if name in PARTITIONED:
+            return path.is_dir() and any(path.glob("*.parquet"))
+        return path.is_file()
+
+    def scan(self, name: str) -> pl.LazyFrame:
+        """A lazy scan of a table; raises :class:`WorkspaceError` if it was never ingested."""
+        import polars as pl
+
+        if not self.has_table(name):
+            hint = "Run `pql enrich` first." if name == "firmographics" else f"Run `pql ingest {name} FILE` first."
+            raise WorkspaceError(f"The workspace {self.root} has no {name} table yet.", hint)
+        path = self.table_path(name)
+        if name in PARTITIONED:
+            return pl.scan_parquet(sorted(path.glob("*.parquet")))
+        return pl.scan_parquet(path)
+
+    def scan_or_none(self, name: str) -> pl.LazyFrame | None:
+        return self.scan(name) if self.has_table(name) else None
+
+    def write_table(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> None:
+        """Replace a single-file table atomically."""
+        if name in PARTITIONED:
+            raise ValueError(f"{name} is partitioned; use add_part()")
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic.write_parquet(self.table_path(name), frame)
+
+    def add_part(self, name: str, frame: pl.DataFrame | pl.LazyFrame, part_id: str) -> Path:
+        """Add one part to a partitioned table atomically; returns its path."""
+        folder = self.table_path(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"part-{part_id}.parquet"
+        atomic.write_parquet(target, frame)
+        return target
+
+    def rejects_path(self, name: str, stamp: str | None = None) -> Path:
+        stamp = stamp or utc_now().strftime("%Y%m%dT%H%M%S%fZ")
+        return self.root / "rejects" / f"{name}-{stamp}.csv"
+
+    # ---- manifest -----------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"version": 1, "tables": {}}
+        try:
+            return json.loads(self.manifest_path.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise WorkspaceError(
+                f"The workspace manifest {self.manifest_path} is not valid JSON ({exc}).",
+                "Restore it from a backup, or delete it and re-ingest your exports.",
+            )
+
+    def save_manifest(self, manifest: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(self.manifest_path, manifest)
+
+    def table_info(self, name: str) -> dict[str, Any]:
+        return self.manifest().get("tables", {}).get(name, {})
+
+    def update_table_info(self, name: str, **fields: Any) -> None:
+        manifest = self.manifest()
+        info = manifest.setdefault("tables", {}).setdefault(name, {})
+        info.update(fields)
+        info["updated_at"] = utc_now().isoformat()
+        self.save_manifest(manifest)
+
+    # ---- snapshots ----------------------------------------------------------------------------
+    @property
+    def scores_dir(self) -> Path:
+        return self.root / "scores"
+
+    def snapshots(self) -> list[Path]:
+        """Completed snapshots, oldest first (a snapshot is complete once its manifest exists)."""
+        if not self.scores_dir.is_dir():
+            return []
+        return sorted(p for p in self.scores_dir.iterdir() if p.is_dir() and (p / "manifest.json").exists())
+
+    def latest_snapshot(self) -> Path:
+        snaps = self.snapshots()
+        if not snaps:
+            raise WorkspaceError(
+                f"The workspace {self.root} has no scores yet.",
+                "Run `pql score` first (after `pql ingest` and, for fit rules, `pql enrich`).",
+            )
+        return snaps[-1]
+
+    def snapshot(self, ref: str | None = None) -> Path:
+        """A snapshot by folder name, path, or ``None`` for the latest."""
+        if ref is None:
+            return self.latest_snapshot()
+        candidate = Path(ref)
+        if candidate.is_dir() and (candidate / "manifest.json").exists():
+            return candidate
+        named = self.scores_dir / ref
+        if named.is_dir() and (named / "manifest.json").exists():
+            return named
+        names = ", ".join(p.name for p in self.snapshots()) or "none"
+        raise WorkspaceError(f"No snapshot {ref!r} in {self.scores_dir}.", f"Snapshots available: {names}.")
+
+    def previous_snapshot(self, snap: Path) -> Path | None:
+        snaps = self.snapshots()
+        earlier = [p for p in snaps if p.name < snap.name]
+        return earlier[-1] if earlier else None
