@@ -49,7 +49,8 @@ def error(err: PqlError, *, debug: bool = False) -> None:
         sys.stderr.write(redact(tb))
     text = f"[bold red]Error:[/] {_escape(redact(err.message))}"
     if err.hint:
-        text += f" [dim]{_escape(redact(err.hint))}[/]"
+        sep = "\n" if "\n" in err.message else " "
+        text += f"{sep}[dim]{_escape(redact(err.hint))}[/]"
     console.print(text, soft_wrap=True)
 
 
