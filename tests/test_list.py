@@ -1,0 +1,197 @@
+"""`pql list` over hand-built snapshots (docs/snapshot.md): filters, sorting, formats and bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from snapshot_factory import make_two_snapshots
+
+from pqlcli import report
+from pqlcli.errors import ExitCode, UsageError
+
+
+@pytest.fixture
+def snaps(ws_path: Path) -> tuple[Path, Path]:
+    return make_two_snapshots(ws_path)
+
+
+def _csv(out: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def test_default_order_is_tier_then_usage_then_fit(snaps):
+    frame = report.list_leads(snaps[1], "users", columns="user_id,tier,usage_score,fit_score,why")
+    full = pl.read_parquet(snaps[1] / "users.parquet")
+    assert frame.height == full.height
+    keys = list(zip(frame["tier"], (-frame["usage_score"]).to_list(), (-frame["fit_score"]).to_list(), strict=True))
+    assert keys == sorted(keys)
+
+
+def test_why_lists_fired_rules_biggest_first(snaps):
+    frame = report.list_leads(snaps[1], "users", columns="user_id,why")
+    full = pl.read_parquet(snaps[1] / "users.parquet")
+    row = full.filter(pl.col("user_id") == frame["user_id"][0]).row(0, named=True)
+    fired = sorted(
+        ((k.split("__", 1)[1], v) for k, v in row.items() if k.startswith(("fit__", "usage__")) and v),
+        key=lambda kv: (-abs(kv[1]), kv[0]),
+    )
+    assert frame["why"][0].split(", ")[0] == f"{fired[0][0]} {'+' if fired[0][1] > 0 else '−'}{abs(fired[0][1]):.0f}"
+    assert len(frame["why"][0].split(", ")) == min(3, len(fired))
+    negative = report.add_why(pl.DataFrame({"fit__a": [0.0], "usage__dormant": [-10.0], "usage__x": [2.5]}))
+    assert negative["why"][0] == "dormant −10, x +2.5"
+    assert report.add_why(pl.DataFrame({"fit__a": [0.0]}))["why"][0] == ""
+
+
+def test_owner_me_email_name_and_none(pql, snaps, monkeypatch):
+    code, out, err = pql("list", "users", "--owner", "me")
+    assert code == ExitCode.USAGE and "PQL_OWNER" in err
+    monkeypatch.setenv("PQL_OWNER", "ANA@example.com")
+    code, out, _ = pql("list", "users", "--owner", "me", "--format", "csv")
+    rows = _csv(out)
+    assert code == 0 and rows and {r["owner"] for r in rows} == {"ana@example.com"}
+    code, out, _ = pql("list", "users", "--owner", "ana", "--format", "csv")
+    assert len(_csv(out)) == len(rows)  # the local part of the owner's email matches too
+    code, out, _ = pql("list", "users", "--owner", "bo chen", "--format", "csv")
+    assert {r["owner"] for r in _csv(out)} == {"Bo Chen"}
+    code, out, _ = pql("list", "accounts", "--owner", "none", "--format", "csv")
+    assert code == 0 and _csv(out) and {r["owner"] for r in _csv(out)} == {""}
+
+
+def test_owner_with_no_leads_is_empty_with_a_note(pql, snaps):
+    code, out, err = pql("list", "users", "--owner", "nobody@example.com", "--format", "csv")
+    assert code == 0
+    assert out.strip().splitlines() == [out.strip()]  # the header only
+    assert "No users owned by nobody@example.com" in err
+
+
+def test_filters_tier_pql_where_signed_up_within(pql, snaps):
+    full = pl.read_parquet(snaps[1] / "users.parquet")
+    code, out, _ = pql("list", "users", "--tier", "1,2", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and {r["tier"] for r in rows} == {"tier1", "tier2"}
+    assert len(rows) == full.filter(pl.col("tier").is_in(["tier1", "tier2"])).height
+    code, out, _ = pql("list", "users", "--pql", "free_to_paid", "--columns", "user_id,pql__free_to_paid", "-f", "json")
+    assert code == 0 and all(r["pql__free_to_paid"] for r in json.loads(out))
+    code, out, _ = pql(
+        "list", "users", "--where", "projects_30d >= 2 AND country IN ('US', 'GB')", "--columns", "user_id,projects_30d,country", "-f", "json"
+    )
+    rows = json.loads(out)
+    assert rows and all(r["projects_30d"] >= 2 and r["country"] in ("US", "GB") for r in rows)
+    code, out, _ = pql("list", "users", "--signed-up-within", "30d", "--columns", "user_id,signup_at", "-f", "csv")
+    assert code == 0 and len(_csv(out)) == 10  # user j signed up 3j+1 days before as_of
+
+
+def test_new_pqls_since_previous_snapshot(snaps):
+    old = pl.read_parquet(snaps[0] / "users.parquet").filter("is_pql")["user_id"].to_list()
+    now = pl.read_parquet(snaps[1] / "users.parquet").filter("is_pql")["user_id"].to_list()
+    frame = report.list_leads(snaps[1], "users", new=True, columns="user_id")
+    assert sorted(frame["user_id"]) == sorted(set(now) - set(old))
+    assert frame.height > 0
+
+
+def test_sort_columns_limit(pql, snaps):
+    code, out, _ = pql("list", "users", "--sort", "signup_at:asc", "--columns", "user_id,signup_at", "--limit", "3", "-f", "csv")
+    rows = _csv(out)
+    assert code == 0 and len(rows) == 3 and [r["signup_at"] for r in rows] == sorted(r["signup_at"] for r in rows)
+    assert rows[0]["user_id"] == "u039"  # the earliest signup
+    code, out, _ = pql("list", "accounts", "--sort", "users:desc,account_id", "--columns", "account_id,users", "-f", "json")
+    assert code == 0 and list(json.loads(out)[0]) == ["account_id", "users"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--where", "projects_30d >"], "not a SQL condition"),
+        (["--where", "nosuch > 1"], "unknown column 'nosuch'"),
+        (["--where", "plan = 'free'; DROP TABLE users"], "not a SQL condition"),
+        (["--sort", "nosuch"], "unknown column 'nosuch'"),
+        (["--sort", "usage_score:sideways"], "asc or desc"),
+        (["--columns", "user_id,nosuch"], "unknown column 'nosuch'"),
+        (["--tier", "7"], "not a tier"),
+        (["--pql", "nosuch"], "free_to_paid"),
+        (["--signed-up-within", "soon"], "not a duration"),
+        (["--out", "missing-dir/leads.csv"], "does not exist"),
+    ],
+)
+def test_bad_flags_are_usage_errors(pql, snaps, args, needle):
+    code, out, err = pql("list", "users", *args)
+    assert code == ExitCode.USAGE, err
+    assert needle in " ".join(err.split()), err
+    assert "Traceback" not in err and out == ""
+
+
+def test_unknown_column_error_names_the_columns_that_exist(snaps):
+    with pytest.raises(UsageError) as info:
+        report.list_leads(snaps[1], "users", where="nosuch > 1")
+    assert "projects_30d" in (info.value.hint or "")
+
+
+def test_no_snapshot_says_run_score(pql, ws_path):
+    code, _, err = pql("list", "users")
+    assert code == ExitCode.DATA_ERROR and "pql score" in err
+
+
+def test_csv_is_formula_safe_by_default(pql, snaps, tmp_path):
+    code, out, _ = pql("list", "users", "--columns", "user_id,email,owner,why", "-f", "csv")
+    rows = _csv(out)
+    bad = [v for r in rows for v in r.values() if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert code == 0 and not bad
+    assert any(r["owner"].startswith("'=cmd") for r in rows)
+    code, out, _ = pql("list", "users", "--columns", "owner", "-f", "csv", "--no-csv-safe")
+    assert any(r["owner"].startswith("=cmd") for r in _csv(out))
+
+
+def test_out_files_in_every_format_agree(pql, snaps, tmp_path):
+    frames = {}
+    for ext in ("csv", "json", "jsonl", "parquet"):
+        target = tmp_path / f"leads.{ext}"
+        code, out, err = pql("list", "users", "--owner", "ana", "--out", str(target))
+        assert code == 0 and out == "" and target.exists(), err
+        frames[ext] = target
+    ids = pl.read_parquet(frames["parquet"])["user_id"].to_list()
+    assert [r["user_id"] for r in json.loads(frames["json"].read_text())] == ids
+    assert [json.loads(line)["user_id"] for line in frames["jsonl"].read_text().splitlines()] == ids
+    assert [r["user_id"] for r in _csv(frames["csv"].read_text())] == ids
+    code, out, _ = pql("list", "users", "--owner", "ana", "-f", "json")
+    assert [r["user_id"] for r in json.loads(out)] == ids
+
+
+def test_table_when_piped_is_plain_and_untruncated(pql, snaps):
+    code, out, _ = pql("list", "users", "--format", "table", "--limit", "3")
+    assert code == 0 and "\x1b[" not in out
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["who", "company"]
+    assert len(lines) == 4 and "…" not in out
+
+
+def test_table_fits_80_columns_on_a_terminal(snaps):
+    from rich.console import Console
+
+    from pqlcli import render_list
+
+    frame = report.list_leads(snaps[1], "users", columns=report.TABLE_COLUMNS["users"], limit=10)
+    frame = frame.select(render_list.fit_columns(frame.columns, 80))
+    console = Console(width=80, force_terminal=True, color_system="truecolor", record=True)
+    console.print(render_list.lead_table(frame, tier_keys={}))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "tier1" in text and "█" in text and "+30" in text
+
+
+def test_broken_pipe_exits_quietly(ws_path):
+    from snapshot_factory import build_frames, write_snapshot
+
+    users, accounts = build_frames(seed=3, n_users=20_000)  # more than a pipe buffer holds
+    write_snapshot(ws_path, "20261101T000000000000Z", users, accounts)
+    script = f"import sys; from pqlcli.cli.main import main; sys.exit(main(['--workspace', {str(ws_path)!r}, 'list', 'users', '-f', 'csv']))"
+    big = subprocess.run(
+        f"{sys.executable} -c \"{script}\" | head -1", shell=True, capture_output=True, text=True, timeout=60
+    )
+    assert big.stdout.startswith("user_id,") and "Traceback" not in big.stderr and "Error" not in big.stderr
