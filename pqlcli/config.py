@@ -339,7 +339,7 @@ def _positions(node: yaml.Node, loc: tuple[Any, ...], out: dict[tuple[Any, ...],
             _positions(item, (*loc, i), out)
 
 
-def _pydantic_message(err: dict[str, Any]) -> str:
+def _pydantic_message(err: Any) -> str:
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
     kind = err.get("type", "")
@@ -385,7 +385,7 @@ def loads(text: str, path: str | Path = "<config>") -> LoadedConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = _field_for_error(tuple(first["loc"]))
-        loaded = LoadedConfig(Config.model_construct(), path, text, positions)
+        loaded = LoadedConfig(Config.model_construct(version=1), path, text, positions)
         at_key = (*loc, "__key__") if first.get("type") == "extra_forbidden" else loc
         pos = positions.get(at_key) or loaded.where(loc)
         where = ".".join(str(p) for p in loc) or "(top level)"

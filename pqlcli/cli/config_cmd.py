@@ -1,9 +1,39 @@
-"""Placeholder: this command is being built."""
+"""`pql config validate` and `pql config schema`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from pqlcli.cli import common
+
+config_app = typer.Typer(help="Check the scoring config and print its JSON Schema.", no_args_is_help=True)
+
+
+@config_app.command("validate")
+def validate(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The scoring config (YAML).")] = Path("config/pql.yaml"),
+) -> None:
+    """Check a config's syntax, types, rules and columns (against the workspace when it has data)."""
+    from pqlcli import config as config_mod
+    from pqlcli import render_score
+    from pqlcli.scoring.validate import validate as validate_lib
+
+    loaded = config_mod.load(config)
+    ws = common.workspace()
+    info = validate_lib(loaded, ws if ws.root.exists() else None)
+    render_score.validate_ok(info)
+
+
+@config_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the config (config/pql.schema.json), for editor completion."""
+    from pqlcli.config import json_schema_text
+
+    typer.echo(json_schema_text(), nl=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    app.add_typer(config_app, name="config")

@@ -1,9 +1,34 @@
-"""Placeholder: this command is being built."""
+"""`pql explain`: why a user or account got its scores, tier and PQL flags."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from pqlcli.cli import common
+
+
+def explain(
+    who: Annotated[str, typer.Argument(help="A user id, an email, an account id or a company domain.")],
+    snapshot: Annotated[str | None, typer.Option("--snapshot", help="A snapshot name (default: the latest).")] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Explain every rule that fired, its points and the values behind it, the tier and each PQL flag."""
+    import json
+
+    from pqlcli import render_score
+    from pqlcli.errors import UsageError
+    from pqlcli.scoring.explain import explain as explain_lib
+
+    if format not in ("table", "json"):
+        raise UsageError(f"--format {format!r} is not supported.", "Use table or json.")
+    data = explain_lib(common.workspace(), who, snapshot)
+    if format == "json":
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        render_score.explain(data)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    app.command("explain")(explain)

@@ -1,9 +1,48 @@
-"""Placeholder: this command is being built."""
+"""`pql score`: compute fit, usage, tiers, PQLs and PQAs and write a snapshot."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from pqlcli.cli import common
+
+CONFIG_HELP = "The scoring config (YAML)."
+
+
+def score(
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = Path("config/pql.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date/time (UTC); overrides the config.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="polars (default), duckdb or spark.")] = "polars",
+    format: Annotated[str, typer.Option("--format", help="Summary format: table or json.")] = "table",
+) -> None:
+    """Score every user and account (fit, usage, tier, PQLs, PQAs) and write a snapshot."""
+    import json
+
+    from pqlcli import config as config_mod
+    from pqlcli import render_score, scoring
+    from pqlcli.errors import UsageError
+    from pqlcli.scoring import snapshot, summary
+
+    if engine not in ("polars", "duckdb", "spark"):
+        raise UsageError(f"--engine {engine!r} is not an engine pql has.", "Use polars (default), duckdb or spark.")
+    if format not in ("table", "json"):
+        raise UsageError(f"--format {format!r} is not supported here.", "Use table or json.")
+    loaded = config_mod.load(config)
+    ws = common.workspace()
+    result = scoring.score(ws, loaded, as_of, engine_name=engine)
+    manifest = snapshot.read_manifest(result.snapshot)
+    info = summary.summarize(result.users, result.accounts, manifest, result.previous)
+    info["snapshot"] = str(result.snapshot)
+    for w in result.warnings:
+        render_score.warn(w)
+    if format == "json":
+        typer.echo(json.dumps(info, indent=2, default=str))
+    else:
+        render_score.score_summary(info)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    app.command("score")(score)

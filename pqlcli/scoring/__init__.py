@@ -39,7 +39,7 @@ def compute(
     inputs = engine.Inputs.from_workspace(ws)
     if engine_name == "polars":
         return engine.run(loaded, inputs, when)
-    from pqlcli import engines
+    from pqlcli import engines  # type: ignore[attr-defined,unused-ignore]
 
     return engines.run(engine_name, ws, loaded, inputs, when)
 

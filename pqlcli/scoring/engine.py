@@ -266,7 +266,7 @@ def tier_expr(cfg: Config) -> pl.Expr:
 
 def tier_label_expr(cfg: Config) -> pl.Expr:
     t = cfg.tiers
-    expr = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
+    expr: Any = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
     for key in TIER_ORDER:
         expr = expr.when(pl.col("tier") == t.name(key)).then(pl.lit(t.label(key)))
     return expr.otherwise(pl.lit(None, dtype=pl.String))
@@ -319,7 +319,7 @@ def build_plans(loaded: LoadedConfig, inputs: Inputs, as_of: datetime) -> Plans:
 
     # Metric names must not shadow data columns.
     ctx = user_context(users, accounts, inputs)
-    ctx_schema = ctx.collect_schema()
+    ctx_schema: Any = ctx.collect_schema()
     for i, name in enumerate(cfg.metrics):
         if name in ctx_schema:
             raise loaded.error(
@@ -419,7 +419,7 @@ def build_plans(loaded: LoadedConfig, inputs: Inputs, as_of: datetime) -> Plans:
     acct_schema = dict(acct.collect_schema())
     # Account fit sees the account's own columns; user-only columns are NULL there.
     fit_refs = {c for r in cfg.fit if r.when for c in _refs(r.when)}
-    null_user_cols = {c: d for c, d in USER_ONLY.items() if c in fit_refs and c not in acct_schema}
+    null_user_cols: dict[str, Any] = {c: d for c, d in USER_ONLY.items() if c in fit_refs and c not in acct_schema}
     for c in fit_refs:
         if c not in acct_schema and c not in null_user_cols and c in ctx_schema:
             null_user_cols[c] = ctx_schema[c]

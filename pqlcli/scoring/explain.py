@@ -1,0 +1,148 @@
+"""`pql explain`: every rule's points and the values behind them, tier thresholds and headroom, PQLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pqlcli.config import Config, Rule
+from pqlcli.errors import UsageError
+from pqlcli.scoring import snapshot as snap
+from pqlcli.scoring.conditions import referenced_columns
+from pqlcli.workspace import Workspace
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, float):
+        return f"{v:.4g}" if not v.is_integer() else f"{int(v)}"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def _values(row: dict[str, Any], sql: str) -> str:
+    cols = referenced_columns(sql)
+    return ", ".join(f"{c} = {_fmt(row.get(c))}" for c in cols)
+
+
+def _rule_because(rule: Rule, cfg: Config, row: dict[str, Any], points: float) -> str:
+    if rule.metric is not None:
+        m = cfg.metrics[rule.metric]
+        value = row.get(rule.metric)
+        raw = float(value or 0) * rule.points
+        text = f"{rule.metric} = {_fmt(value)} × {rule.points:g} = {_fmt(float(raw))}"
+        if rule.cap is not None and abs(raw) > rule.cap:
+            text += f", capped at {'-' if rule.points < 0 else ''}{rule.cap:g}"
+        if m.decay is not None:
+            text += f" (decayed events, {m.decay.kind.replace('_', '-')} {m.decay.half_life or m.decay.lifespan})"
+        if m.window:
+            text += f" [window {m.window}]"
+        return text
+    assert rule.when is not None
+    values = _values(row, rule.when)
+    if points != 0:
+        return f"{rule.when}  ({values})"
+    cols = referenced_columns(rule.when)
+    if any(row.get(c) is None for c in cols):
+        return f"not applied: missing data ({values})"
+    return f"not true ({values})"
+
+
+def _section(name: str, rules: list[Rule], cfg: Config, row: dict[str, Any]) -> dict[str, Any]:
+    out = []
+    raw = 0.0
+    for r in rules:
+        pts = float(row.get(f"{name}__{r.name}") or 0.0)
+        raw += pts
+        out.append({"name": r.name, "points": pts, "because": _rule_because(r, cfg, row, pts)})
+    out.sort(key=lambda d: (-abs(float(d["points"])), str(d["name"])))  # type: ignore[arg-type]
+    return {"score": float(row[f"{name}_score"]), "raw": raw, "rules": out}
+
+
+def _headroom(cfg: Config, row: dict[str, Any]) -> list[str]:
+    fit, usage = float(row["fit_score"]), float(row["usage_score"])
+    lines = []
+    if fit < cfg.tiers.fit:
+        lines.append(f"needs {cfg.tiers.fit - fit:g} more fit points for good fit (fit ≥ {cfg.tiers.fit:g})")
+    else:
+        lines.append(f"good fit: {fit - cfg.tiers.fit:g} points above the fit threshold")
+    if usage < cfg.tiers.usage:
+        lines.append(f"needs {cfg.tiers.usage - usage:g} more usage points for high usage (usage ≥ {cfg.tiers.usage:g})")
+    else:
+        lines.append(f"high usage: {usage - cfg.tiers.usage:g} points above the usage threshold")
+    return lines
+
+
+def find(snapshot_dir: Path, ref: str) -> tuple[str, dict[str, Any]]:
+    """Find ``ref`` (user id, email, account id or domain) in a snapshot: (level, row)."""
+    key = ref.strip()
+    low = key.lower()
+    users = pl.scan_parquet(snapshot_dir / "users.parquet")
+    hit = users.filter((pl.col("user_id") == key) | (pl.col("email") == low)).head(2).collect()
+    if hit.height:
+        return "user", hit.row(0, named=True)
+    accounts = pl.scan_parquet(snapshot_dir / "accounts.parquet")
+    hit = accounts.filter((pl.col("account_id") == key) | (pl.col("domain") == low)).head(2).collect()
+    if hit.height:
+        return "account", hit.row(0, named=True)
+    raise UsageError(
+        f"No user or account {ref!r} in snapshot {snapshot_dir.name}.",
+        "Pass a user id, an email, an account id or a company domain, e.g. `pql explain ana@acme.com`; "
+        "`pql list users --columns user_id,email` shows them.",
+    )
+
+
+def explain(ws: Workspace, ref: str, snapshot_ref: str | None = None) -> dict[str, Any]:
+    snapshot_dir = ws.snapshot(snapshot_ref)
+    manifest = snap.read_manifest(snapshot_dir)
+    cfg = Config.model_validate(manifest["config"])
+    level, row = find(snapshot_dir, ref)
+    tier_key = next((k for k, v in manifest["tiers"]["names"].items() if v == row["tier"]), row["tier"])
+    data: dict[str, Any] = {
+        "snapshot": snapshot_dir.name,
+        "as_of": manifest["as_of"],
+        "level": level,
+        "who": {
+            "id": row["user_id"] if level == "user" else row["account_id"],
+            "label": (row.get("email") or row.get("name")) if level == "user" else (row.get("domain") or row.get("name")),
+            "account_id": row.get("account_id"),
+            "owner": row.get("owner"),
+            "plan": row.get("plan"),
+        },
+        "metrics": {m: row.get(m) for m in cfg.metrics},
+        "fit": _section("fit", cfg.fit, cfg, row),
+        "usage": _section("usage", cfg.usage, cfg, row),
+        "tier": {
+            "tier": row["tier"],
+            "key": tier_key,
+            "label": row.get("tier_label") or cfg.tiers.label(tier_key) if tier_key.startswith("tier") else row["tier"],
+            "fit_threshold": cfg.tiers.fit,
+            "usage_threshold": cfg.tiers.usage,
+            "headroom": _headroom(cfg, row),
+        },
+        "pqls": [
+            {
+                "name": p.name,
+                "level": p.level,
+                "when": p.when,
+                "value": bool(row.get(f"pql__{p.name}")),
+                "because": _values(row, p.when),
+            }
+            for p in cfg.pqls
+            if p.level == level
+        ],
+        "pqa": None,
+    }
+    if level == "account":
+        data["pqa"] = {
+            "value": bool(row["pqa"]),
+            "users": row["users"],
+            "pql_users": row["pql_users"],
+            "share": None if row["pql_share"] is None else round(float(row["pql_share"]), 4),
+            "threshold": cfg.accounts.pqa_share,
+        }
+    else:
+        data["is_pql"] = bool(row.get("is_pql"))
+    return data
