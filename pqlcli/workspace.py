@@ -80,7 +80,9 @@ class Workspace:
             raise WorkspaceError(f"The workspace {self.root} has no {name} table yet.", hint)
         path = self.table_path(name)
         if name in PARTITIONED:
-            return pl.scan_parquet(sorted(path.glob("*.parquet")))
+            # parts may differ in their extra columns (event properties): align them by name
+            parts = [pl.scan_parquet(p) for p in sorted(path.glob("part-*.parquet"))]
+            return parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
         return pl.scan_parquet(path)
 
     def scan_or_none(self, name: str) -> pl.LazyFrame | None:

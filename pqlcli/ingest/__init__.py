@@ -1,0 +1,284 @@
+"""Ingest exports into the workspace's canonical tables: ``ingest(workspace, kind, paths, ...)``.
+
+One streaming pass per call: every file is scanned, mapped to canonical columns, normalised, and split
+into usable rows and rejects (with the row number and the reason); usable rows are de-duplicated and
+written atomically. Users and accounts are updated by id; events gain one new part holding only new rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pqlcli.errors import DataError, UsageError
+from pqlcli.workspace import Workspace
+
+KINDS = ("users", "accounts", "events")
+
+
+class Progress(Protocol):
+    def advance(self, n: float = 1) -> None: ...
+    def update(self, *, completed: float | None = None, total: float | None = None, description: str | None = None) -> None: ...
+
+
+@dataclass
+class IngestResult:
+    """What one ``ingest`` call did (rows read = added + updated + duplicates + rejected)."""
+
+    kind: str
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejects_path: Path | None = None
+    total_rows: int = 0
+    formats: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "read": self.read, "added": self.added, "updated": self.updated,
+            "duplicates": self.duplicates, "rejected": self.rejected,
+            "rejects_path": str(self.rejects_path) if self.rejects_path else None,
+            "total_rows": self.total_rows, "formats": list(self.formats),
+        }
+
+
+def ingest(
+    workspace: Workspace | str | os.PathLike[str] | None,
+    kind: str,
+    paths: Sequence[str | os.PathLike[str]] | str,
+    fmt: str = "auto",
+    mapping: dict[str, str] | None = None,
+    timezone: str | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Read ``paths`` (files, globs, ``-``) as ``kind`` rows and merge them into the workspace."""
+    from pqlcli.ingest.presets import FORMATS
+
+    if kind not in KINDS:
+        raise UsageError(f"Unknown table {kind!r}.", f"Choose one of: {', '.join(KINDS)}.")
+    if fmt not in FORMATS:
+        raise UsageError(f"Unknown --format {fmt!r}.", f"Choose one of: {', '.join(FORMATS)}.")
+    if timezone:
+        _check_timezone(timezone)
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace, create=True)
+    ws.root.mkdir(parents=True, exist_ok=True)
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    tmp = ws.root / f".ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        return _ingest(ws, kind, [str(p) for p in paths], fmt, mapping or {}, timezone, progress, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"Unknown --timezone {name!r}.", "Use an IANA name such as America/Los_Angeles or Europe/Paris.")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[str, str],
+            timezone: str | None, progress: Progress | None, tmp: Path) -> IngestResult:
+    import polars as pl
+
+    from pqlcli.ingest.mapping import normalize_source
+    from pqlcli.ingest.presets import READERS
+    from pqlcli.ingest.readers import expand_paths, open_source
+
+    files = expand_paths(paths, tmp)
+    if progress:
+        progress.update(total=len(files) + 1, completed=0)
+    hasher = ThreadPoolExecutor(max_workers=1)  # sha256 of the inputs overlaps the Polars work
+    try:
+        digests = {path: hasher.submit(_sha256, path) for _, path in files}
+        goods, bads, raws, used = [], [], [], []
+        for label, path in files:
+            if progress:
+                progress.update(description=f"Reading {Path(label).name}")
+            for source in open_source(label, path, tmp, fmt if fmt in READERS else None):
+                normalized = normalize_source(source, kind, fmt, mapping, timezone)
+                goods.append(normalized.good)
+                bads.append(normalized.rejects)
+                raws.append(source.frame.select(pl.len().alias("n")))
+                used.append(normalized.preset)
+            if progress:
+                progress.advance(1)
+        if progress:
+            progress.update(description=f"Writing {kind}")
+        good = _concat(goods)
+        rejects = _concat(bads)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        rejects_tmp = tmp / "rejects.csv"
+        if kind == "events":
+            result = _merge_events(ws, good, rejects, raws, rejects_tmp, tmp, stamp)
+        else:
+            result = _merge_entities(ws, kind, good, rejects, raws, rejects_tmp, tmp)
+        result.formats = tuple(dict.fromkeys(used))
+        if result.rejected:
+            target = ws.rejects_path(kind, stamp)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(rejects_tmp, target)
+            result.rejects_path = target
+        now = datetime.now(UTC).isoformat()
+        info = ws.table_info(kind)
+        sources = list(info.get("sources", []))
+        for label, path in files:
+            sources.append({"path": label if label == "<stdin>" else str(Path(label).resolve()),
+                            "sha256": digests[path].result(), "rows": result.read if len(files) == 1 else None,
+                            "ingested_at": now})
+        if ws.has_table(kind):
+            table = ws.scan(kind)
+            schema = {c: str(t) for c, t in table.collect_schema().items()}
+            result.total_rows = int(table.select(pl.len()).collect().item())
+        else:
+            schema = {}
+        ws.update_table_info(kind, sources=sources, rows=result.total_rows, schema=schema)
+        if progress:
+            progress.advance(1)
+        return result
+    finally:
+        hasher.shutdown(wait=True, cancel_futures=True)
+
+
+def _concat(frames: list[Any]) -> Any:
+    import polars as pl
+
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+
+def _collect(plans: list[Any], what: str) -> list[Any]:
+    import polars as pl
+
+    try:
+        return pl.collect_all(plans)
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"Could not read the {what} input: {first}.",
+                        "Check the file is a complete export in the format given (see `pql ingest --help`).")
+
+
+def _row_hash(columns: Iterable[str]) -> Any:
+    """A hash of a row's values (as text), for rows that carry no id of their own."""
+    import polars as pl
+
+    parts = [pl.col(c).cast(pl.String).fill_null("\x00") for c in columns]
+    return pl.concat_str(parts, separator="\x1f").hash(20261101)
+
+
+def _merge_events(ws: Workspace, good: Any, rejects: Any, raws: list[Any], rejects_tmp: Path, tmp: Path,
+                  stamp: str) -> IngestResult:
+    import polars as pl
+
+    from pqlcli.schema import EVENTS, polars_dtype
+
+    schema = good.collect_schema()
+    for col, kind in EVENTS.columns.items():
+        if col not in schema:
+            good = good.with_columns(pl.lit(None, dtype=polars_dtype(kind)).alias(col))
+    extras = [c for c in schema if c not in EVENTS.columns]
+    hash_cols = ["user_id", "event", "timestamp", *extras]
+    good = good.with_columns(
+        pl.coalesce(pl.col("event_id"), pl.lit("h:") + _row_hash(hash_cols).cast(pl.String)).alias("event_id")
+    )
+    good = good.unique(subset=["event_id"], keep="any")
+    if ws.has_table("events"):
+        good = good.join(ws.scan("events").select("event_id"), on="event_id", how="anti")
+    if ws.has_table("users"):
+        owners = ws.scan("users").select("user_id", pl.col("account_id").alias("_user_account")).unique("user_id", keep="any")
+        good = good.join(owners, on="user_id", how="left").with_columns(
+            pl.coalesce("account_id", "_user_account").alias("account_id")
+        ).drop("_user_account")
+    good = good.select([*EVENTS.columns, *extras])
+    part_tmp = tmp / "part.parquet"
+    counts = _collect(
+        [good.sink_parquet(part_tmp, lazy=True), rejects.sink_csv(rejects_tmp, lazy=True),
+         _concat(raws).select(pl.col("n").sum()), rejects.select(pl.len())],
+        "events",
+    )
+    read, rejected = int(counts[-2].item()), int(counts[-1].item())
+    added = int(pl.scan_parquet(part_tmp).select(pl.len()).collect().item())
+    if added:
+        folder = ws.table_path("events")
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(part_tmp, folder / f"part-{stamp}.parquet")
+    return IngestResult("events", read=read, added=added, duplicates=read - added - rejected, rejected=rejected)
+
+
+def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: Any, raws: list[Any], rejects_tmp: Path,
+                    tmp: Path) -> IngestResult:
+    import polars as pl
+
+    from pqlcli.schema import SCHEMAS
+
+    key = SCHEMAS[kind].key
+    assert key is not None
+    staged = tmp / "staged.parquet"
+    # a newer row for the same id later in the input wins
+    counts = _collect(
+        [good.sink_parquet(staged, lazy=True), rejects.sink_csv(rejects_tmp, lazy=True),
+         _concat(raws).select(pl.col("n").sum()), rejects.select(pl.len())],
+        kind,
+    )
+    read, rejected = int(counts[-2].item()), int(counts[-1].item())
+    new = pl.scan_parquet(staged).with_row_index("_order").unique(subset=[key], keep="last").sort("_order").drop("_order")
+    new_cols = list(new.collect_schema())
+    if not ws.has_table(kind):
+        added = int(new.select(pl.len()).collect().item())
+        if added:
+            ws.write_table(kind, new)
+        return IngestResult(kind, read=read, added=added, duplicates=read - added - rejected, rejected=rejected)
+    old = ws.scan(kind)
+    old_cols = list(old.collect_schema())
+    compare = [c for c in new_cols if c != key]
+    old_h = old.select(key, *[(pl.col(c) if c in old_cols else pl.lit(None)).alias(c) for c in compare])
+    old_h = old_h.select(key, _row_hash(compare).alias("_old"))
+    status = (
+        new.select(key, _row_hash(compare).alias("_new"))
+        .join(old_h, on=key, how="left")
+        .select(
+            pl.col("_old").is_null().sum().alias("added"),
+            (pl.col("_old").is_not_null() & (pl.col("_old") != pl.col("_new"))).sum().alias("updated"),
+        )
+        .collect()
+    )
+    added, updated = int(status["added"][0]), int(status["updated"][0])
+    if added or updated:
+        kept = old.join(new.select(key), on=key, how="anti")
+        ws.write_table(kind, pl.concat([kept, new], how="diagonal_relaxed"))
+    return IngestResult(kind, read=read, added=added, updated=updated,
+                        duplicates=read - added - updated - rejected, rejected=rejected)
+
+
+_SNAKE = re.compile(r"[^0-9a-zA-Z]+")
+
+
+def snake(name: str) -> str:
+    """'Number of Employees' -> 'number_of_employees' (extra columns become rule-friendly names)."""
+    out = _SNAKE.sub("_", name).strip("_").lower()
+    return out or "column"
+
+
+__all__ = ["KINDS", "IngestResult", "ingest", "snake"]

@@ -1,0 +1,159 @@
+"""Value normalisers as Polars expressions (timestamps to UTC, ids, emails, domains).
+
+Each has a plain-Python twin used by tests and by small callers; the expressions are what ingest runs,
+so they stay lazy and streamable.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from pqlcli.schema import TIME_UNIT, TIME_ZONE
+
+UTC_DTYPE = pl.Datetime(TIME_UNIT, TIME_ZONE)
+
+# Epoch numbers: seconds below 1e11 (year 5138), milliseconds below 1e14, microseconds above.
+_EPOCH_RE = r"^-?\d{1,17}(\.\d+)?$"
+_SECONDS_MAX = 1e11
+_MILLIS_MAX = 1e14
+
+
+def _canonical_text(expr: pl.Expr) -> pl.Expr:
+    """'2026-01-01 10:00Z' -> '2026-01-01T10:00+00:00': one separator and an explicit offset."""
+    return (
+        expr.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
+        .str.replace(r"(?i)\s*(z|utc|gmt)$", "+00:00")
+        .str.replace(r"\s+([+-]\d{2}:?\d{2})$", "${1}")
+    )
+
+
+def _localize(expr: pl.Expr, timezone: str | None) -> pl.Expr:
+    """A naive datetime read as wall-clock time in ``timezone`` (default UTC), converted to UTC."""
+    zone = timezone or "UTC"
+    return expr.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
+def epoch_to_utc(expr: pl.Expr, timezone: str | None = None) -> pl.Expr:
+    """Epoch seconds / milliseconds / microseconds (by magnitude) to UTC microseconds.
+
+    With ``timezone``, the epoch is taken as *local* wall-clock seconds (old Mixpanel projects export that).
+    """
+    num = expr.cast(pl.Float64, strict=False)
+    micros = (
+        pl.when(num.abs() < _SECONDS_MAX)
+        .then(num * 1_000_000)
+        .when(num.abs() < _MILLIS_MAX)
+        .then(num * 1_000)
+        .otherwise(num)
+        .round(0)
+        .cast(pl.Int64, strict=False)
+    )
+    if timezone:
+        return _localize(micros.cast(pl.Datetime(TIME_UNIT)), timezone)
+    return micros.cast(pl.Datetime(TIME_UNIT)).dt.replace_time_zone("UTC")
+
+
+def timestamp_expr(col: str, dtype: pl.DataType | None = None, timezone: str | None = None,
+                   epoch_local: bool = False) -> pl.Expr:
+    """Parse a column of timestamps in any supported shape to ``Datetime('us', 'UTC')``; unparseable -> null.
+
+    Accepted: ISO-8601 with or without offset ('Z', '+02:00', '+0200'), 'YYYY-MM-DD HH:MM[:SS[.ffffff]]',
+    a bare date, epoch seconds / milliseconds / microseconds. Values without an offset are read in
+    ``timezone`` (default UTC). Rows may mix formats.
+    """
+    c = pl.col(col)
+    if dtype is not None:
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is None:
+                return _localize(c.cast(pl.Datetime(TIME_UNIT)), timezone)
+            return c.dt.convert_time_zone("UTC").cast(UTC_DTYPE)
+        if isinstance(dtype, pl.Date):
+            return _localize(c.cast(pl.Datetime(TIME_UNIT)), timezone)
+        if dtype.is_numeric():
+            return epoch_to_utc(c, timezone if epoch_local else None)
+        c = c.cast(pl.String)
+    text = _canonical_text(c)
+    with_offset = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", strict=False, time_unit=TIME_UNIT)
+    with_offset_hm = text.str.to_datetime("%Y-%m-%dT%H:%M%#z", time_zone="UTC", strict=False, time_unit=TIME_UNIT)
+    naive = pl.coalesce(
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit=TIME_UNIT),
+        text.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit=TIME_UNIT),
+        text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime(TIME_UNIT)),
+    )
+    epoch = pl.when(text.str.contains(_EPOCH_RE)).then(epoch_to_utc(text, timezone if epoch_local else None))
+    return pl.coalesce(with_offset, with_offset_hm, _localize(naive, timezone), epoch).cast(UTC_DTYPE)
+
+
+def parse_timestamps(values: list[Any], timezone: str | None = None) -> list[datetime | None]:
+    """Plain-Python entry to :func:`timestamp_expr` (for tests and small callers)."""
+    frame = pl.DataFrame({"v": [None if v is None else str(v) for v in values]}, schema={"v": pl.String})
+    return frame.select(timestamp_expr("v", pl.String(), timezone)).to_series().to_list()
+
+
+def id_expr(col: str) -> pl.Expr:
+    """Ids are strings, trimmed; '' is missing. Integral floats ('123.0' from spreadsheets) lose the '.0'."""
+    text = pl.col(col).cast(pl.String).str.strip_chars().str.replace(r"^(-?\d+)\.0+$", "${1}")
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def text_expr(col: str) -> pl.Expr:
+    text = pl.col(col).cast(pl.String).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def email_expr(col: str) -> pl.Expr:
+    text = pl.col(col).cast(pl.String).str.strip_chars().str.to_lowercase().str.strip_prefix("mailto:")
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+_SCHEME = r"^[a-z][a-z0-9+.\-]*://"
+
+
+def domain_expr(col: str) -> pl.Expr:
+    """'https://www.Acme.com/pricing' -> 'acme.com'; an email gives its domain; '' -> null."""
+    text = (
+        pl.col(col)
+        .cast(pl.String)
+        .str.strip_chars()
+        .str.to_lowercase()
+        .str.replace(_SCHEME, "")
+        .str.replace(r"^[^/?#]*@", "")  # user@ or an email address
+        .str.replace(r"[/?#].*$", "")
+        .str.replace(r":\d*$", "")
+        .str.replace(r"^www\d*\.", "")
+        .str.strip_chars(".")
+    )
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def normalize_domain(value: str | None) -> str | None:
+    """Python twin of :func:`domain_expr`."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    text = re.sub(_SCHEME, "", text)
+    text = re.sub(r"^[^/?#]*@", "", text)
+    text = re.sub(r"[/?#].*$", "", text)
+    text = re.sub(r":\d*$", "", text)
+    text = re.sub(r"^www\d*\.", "", text)
+    text = text.strip(".")
+    return text or None
+
+
+def int_expr(col: str) -> pl.Expr:
+    """Integers from text such as '1,200' or '250.0'; anything else -> null."""
+    text = pl.col(col).cast(pl.String).str.strip_chars().str.replace_all(r"[,_ ]", "")
+    return text.cast(pl.Float64, strict=False).round(0).cast(pl.Int64, strict=False)
+
+
+def float_expr(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
