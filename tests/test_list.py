@@ -11,10 +11,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from snapshot_factory import make_two_snapshots
 
 from pqlcli import report
 from pqlcli.errors import ExitCode, UsageError
+from tests.snapshot_factory import make_two_snapshots
 
 
 @pytest.fixture
@@ -186,7 +186,7 @@ def test_table_fits_80_columns_on_a_terminal(snaps):
 
 
 def test_broken_pipe_exits_quietly(ws_path):
-    from snapshot_factory import build_frames, write_snapshot
+    from tests.snapshot_factory import build_frames, write_snapshot
 
     users, accounts = build_frames(seed=3, n_users=20_000)  # more than a pipe buffer holds
     write_snapshot(ws_path, "20261101T000000000000Z", users, accounts)
