@@ -428,15 +428,17 @@ def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def flatten_for_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested columns (lists, structs) as JSON text, so CSV can hold them."""
+    """CSV-ready: nested columns (lists, structs) as JSON text, timestamps as ISO-8601 (like JSON output)."""
     import polars as pl
 
-    nested = [n for n, d in frame.schema.items() if isinstance(d, (pl.List, pl.Array, pl.Struct))]
-    if not nested:
-        return frame
-    return frame.with_columns(
-        pl.col(n).map_elements(lambda v: json.dumps(v, default=str), return_dtype=pl.String) for n in nested
-    )
+    out = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, (pl.List, pl.Array, pl.Struct)):
+            out.append(pl.col(name).map_elements(lambda v: json.dumps(v, default=str), return_dtype=pl.String))
+        elif isinstance(dtype, pl.Datetime):
+            zone = "%:z" if dtype.time_zone else ""
+            out.append(pl.col(name).dt.to_string(f"%Y-%m-%dT%H:%M:%S%.f{zone}"))
+    return frame.with_columns(out) if out else frame
 
 
 # ---- pql tiers report -------------------------------------------------------------------------------

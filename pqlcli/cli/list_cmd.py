@@ -33,31 +33,31 @@ def list_command(
     level: Annotated[Level, typer.Argument(help="What to list: users or accounts.")],
     owner: Annotated[
         str | None,
-        typer.Option("--owner", help="CRM owner (email or name, case-insensitive); `me` = $PQL_OWNER; `none` = unowned."),
+        typer.Option("--owner", metavar="REP", help="CRM owner (email or name, case-insensitive); `me` = $PQL_OWNER; `none` = unowned."),
     ] = None,
-    tier: Annotated[str | None, typer.Option("--tier", help="Only these tiers: 1-4 or names, comma-separated.")] = None,
+    tier: Annotated[str | None, typer.Option("--tier", metavar="TIERS", help="Only these tiers: 1-4 or names, comma-separated.")] = None,
     pql: Annotated[
-        str | None, typer.Option("--pql", help="Only leads meeting this PQL definition (`any` = any of them; `pqa`).")
+        str | None, typer.Option("--pql", metavar="NAME", help="Only leads meeting this PQL definition (`any` = any of them; `pqa`).")
     ] = None,
     where: Annotated[
-        str | None, typer.Option("--where", help="SQL condition over any column, e.g. \"projects_30d > 3\".")
+        str | None, typer.Option("--where", metavar="SQL", help="SQL condition over any column, e.g. \"projects_30d > 3\".")
     ] = None,
     signed_up_within: Annotated[
-        str | None, typer.Option("--signed-up-within", help="Signed up (accounts: created) within e.g. 30d, 2w of as_of.")
+        str | None, typer.Option("--signed-up-within", metavar="DURATION", help="Signed up (accounts: created) within e.g. 30d, 2w of as_of.")
     ] = None,
     new: Annotated[bool, typer.Option("--new", help="Only leads that became PQL since the previous snapshot.")] = False,
     sort: Annotated[
-        str | None, typer.Option("--sort", help="COL[:asc|desc][,COL...]; default: tier, then usage, then fit.")
+        str | None, typer.Option("--sort", metavar="COL[:asc|desc]", help="COL[:asc|desc][,COL...]; default: tier, then usage, then fit.")
     ] = None,
-    columns: Annotated[str | None, typer.Option("--columns", help="Columns to show, comma-separated (any column).")] = None,
+    columns: Annotated[str | None, typer.Option("--columns", metavar="A,B,C", help="Columns to show, comma-separated (any column).")] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", help=f"At most N rows (0 = all; the terminal table shows {TABLE_DEFAULT_LIMIT}).")
+        int | None, typer.Option("--limit", metavar="N", help=f"At most N rows (0 = all; the terminal table shows {TABLE_DEFAULT_LIMIT}).")
     ] = None,
     fmt: Annotated[
         ListFormat | None,
         typer.Option("--format", "-f", help="table (terminal default), csv (pipe default), json, jsonl, parquet."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file (atomically) instead of stdout.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file (atomically) instead of stdout.")] = None,
     csv_safe: Annotated[
         bool,
         typer.Option(
@@ -66,7 +66,7 @@ def list_command(
         ),
     ] = True,
     snapshot: Annotated[
-        str | None, typer.Option("--snapshot", help="Snapshot folder name or path (default: the latest).")
+        str | None, typer.Option("--snapshot", metavar="NAME", help="Snapshot folder name or path (default: the latest).")
     ] = None,
 ) -> None:
     """List users or accounts of the latest score snapshot, best first, with the rules that fired."""

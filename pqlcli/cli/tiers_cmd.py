@@ -29,12 +29,12 @@ def report_command(
         ReportFormat | None,
         typer.Option("--format", "-f", help="terminal (default on a terminal), md, json (default when piped), html."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file (atomically); needed for html on a terminal.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file (atomically); needed for html on a terminal.")] = None,
     by: Annotated[
-        list[str] | None, typer.Option("--by", help="Breakdowns: owner, plan, industry, country (repeat or comma-separate; default owner,plan).")
+        list[str] | None, typer.Option("--by", metavar="DIM", help="Breakdowns: owner, plan, industry, country (repeat or comma-separate; default owner,plan).")
     ] = None,
-    top: Annotated[int, typer.Option("--top", help="Top accounts shown per tier.", min=0)] = 5,
-    snapshot: Annotated[str | None, typer.Option("--snapshot", help="Snapshot folder name or path (default: the latest).")] = None,
+    top: Annotated[int, typer.Option("--top", metavar="N", help="Top accounts shown per tier.", min=0)] = 5,
+    snapshot: Annotated[str | None, typer.Option("--snapshot", metavar="NAME", help="Snapshot folder name or path (default: the latest).")] = None,
 ) -> None:
     """Report tiers: fit × usage matrix, per owner/plan, top accounts, movement, conversion per tier."""
     from pqlcli import atomic, export, render, report
