@@ -374,12 +374,20 @@ def list_leads(
     except (pl.exceptions.ColumnNotFoundError, pl.exceptions.SQLInterfaceError) as exc:
         raise UsageError(f"--where could not be applied ({_first_line(exc)}).", f"Columns that exist: {', '.join(sorted(available))}.")
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, pl.exceptions.SchemaError) as exc:
+        detail = _first_line(exc)
+        if "predicate must be of type" in detail:
+            raise UsageError(
+                f"--where {where!r} is not a true/false condition ({detail}).",
+                "Compare something, e.g. --where \"employees > 50\" or --where \"is_free_email\".",
+            )
         raise UsageError(
-            f"A filter compares values of the wrong type ({_first_line(exc)}).",
-            "Quote text with single quotes, leave numbers bare, e.g. --where \"plan = 'free' AND employees > 50\".",
+            f"--where {where!r} compares values of different types ({detail}).",
+            "Quote text with single quotes, leave numbers bare, write dates as DATE '2026-10-01', "
+            "e.g. --where \"plan = 'free' AND employees > 50\".",
         )
 
-    if WHY in chosen or (sort_keys and any(k == WHY for k, _ in sort_keys)):
+    sort_by_why = bool(sort_keys and any(k == WHY for k, _ in sort_keys))
+    if sort_by_why:
         frame = add_why(frame)
     frame = frame.with_columns(tier_rank_expr(manifest).alias("_tier_rank")) if "tier" in frame.columns else frame
     by: list[pl.Expr] = []
@@ -405,6 +413,8 @@ def list_leads(
         frame = frame.sort(by, descending=desc, nulls_last=True, maintain_order=True)
     if limit:
         frame = frame.head(limit)
+    if WHY in chosen and not sort_by_why:
+        frame = add_why(frame)  # after the limit: only the rows shown pay for it
     return frame.select(chosen)
 
 

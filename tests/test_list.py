@@ -11,6 +11,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pqlcli import report
 from pqlcli.errors import ExitCode, UsageError
@@ -195,3 +197,24 @@ def test_broken_pipe_exits_quietly(ws_path):
         f"{sys.executable} -c \"{script}\" | head -1", shell=True, capture_output=True, text=True, timeout=60
     )
     assert big.stdout.startswith("user_id,") and "Traceback" not in big.stderr and "Error" not in big.stderr
+
+
+def test_where_types_dates_and_non_conditions(pql, snaps):
+    code, out, _ = pql("list", "users", "--where", "signup_at >= DATE '2026-10-02'", "--columns", "user_id", "-f", "csv")
+    assert code == 0 and len(_csv(out)) == 10
+    code, _, err = pql("list", "users", "--where", "employees = 'many'")
+    assert code == ExitCode.USAGE and "different types" in err and "Traceback" not in err
+    code, _, err = pql("list", "users", "--where", "employees")
+    assert code == ExitCode.USAGE and "not a true/false condition" in err
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(min_size=0, max_size=12), min_size=1, max_size=8))
+def test_csv_guard_neutralises_every_formula_cell(values):
+    frame = pl.DataFrame({"v": values, "n": list(range(len(values)))})
+    text = report.csv_safe(frame).write_csv()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["n"] for r in rows] == [str(i) for i in range(len(values))]
+    for raw, row in zip(values, rows, strict=True):
+        assert row["v"][:1] not in ("=", "+", "-", "@", "\t", "\r")
+        assert row["v"] in (raw, "'" + raw) or (raw == "" and row["v"] == "")
