@@ -117,35 +117,32 @@ def normalize_source(source: Source, kind: str, fmt: str, mapping: dict[str, str
     tmp = {f"__c_{name}": expr for name, expr in {**exprs, **extras}.items()}
     frame = source.frame.with_columns(**tmp)
 
-    reasons: list[pl.Expr] = []
+    # (condition, reason text): conditions are cheap and run on every row; texts only on rejected rows
+    checks: list[tuple[pl.Expr, pl.Expr]] = []
     if preset.segment_types and "type" in source.schema:
         allowed = list(preset.segment_types)
-        reasons.append(
-            pl.when(pl.col("type").is_not_null() & ~pl.col("type").is_in(allowed))
-            .then(pl.format("a Segment {} call is not a row of the " + kind + " table", pl.col("type")))
-        )
-    for canon in schema.required:
-        reasons.append(pl.when(pl.col(f"__c_{canon}").is_null()).then(
-            pl.lit(f"missing {canon} (column {candidate_label(resolved[canon])!r} is empty)")))
+        checks.append((
+            pl.col("type").is_not_null() & ~pl.col("type").is_in(allowed),
+            pl.format("a Segment {} call is not a row of the " + kind + " table", pl.col("type")),
+        ))
     for canon, src in resolved.items():
         if schema.columns.get(canon) == "datetime" and isinstance(src, str):
             raw = pl.col(src).cast(pl.String).str.strip_chars()
-            reasons.append(
-                pl.when(raw.is_not_null() & (raw != "") & pl.col(f"__c_{canon}").is_null())
-                .then(pl.format(f"unparseable {canon} in column {src!r}: {{}}", raw))
-            )
-    reason = pl.coalesce(reasons) if len(reasons) > 1 else reasons[0]
-    frame = frame.with_columns(reason.alias("__reason"))
-
-    good = frame.filter(pl.col("__reason").is_null()).select(
-        [pl.col(f"__c_{name}").alias(name) for name in [*exprs, *extras]]
-    )
-    original = [c for c in source.columns]
-    rejects = frame.filter(pl.col("__reason").is_not_null()).select(
+            checks.append((
+                pl.col(f"__c_{canon}").is_null() & pl.col(src).is_not_null() & (raw != ""),
+                pl.format(f"unparseable {canon} in column {src!r}: {{}}", raw),
+            ))
+    for canon in schema.required:
+        checks.append((pl.col(f"__c_{canon}").is_null(),
+                       pl.lit(f"missing {canon} (column {candidate_label(resolved[canon])!r} is empty)")))
+    bad = pl.any_horizontal([cond for cond, _ in checks])
+    good = frame.filter(~bad).select([pl.col(f"__c_{name}").alias(name) for name in [*exprs, *extras]])
+    reason = pl.coalesce([pl.when(cond).then(text) for cond, text in checks])
+    rejects = frame.filter(bad).select(
         pl.col(ROW).cast(pl.Int64).alias("row"),
-        pl.col("__reason").alias("reason"),
+        reason.alias("reason"),
         pl.col(SOURCE).alias("source"),
-        *[pl.col(c).cast(pl.String) for c in original if c not in ("row", "reason", "source")],
+        *[pl.col(c).cast(pl.String) for c in source.columns if c not in ("row", "reason", "source")],
     )
     if source.parse_rejects is not None:
         rejects = pl.concat([source.parse_rejects.lazy(), rejects], how="diagonal_relaxed")

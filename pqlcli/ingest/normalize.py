@@ -67,6 +67,9 @@ def timestamp_expr(col: str, dtype: pl.DataType | None = None, timezone: str | N
     ``timezone`` (default UTC). Rows may mix formats.
     """
     c = pl.col(col)
+    if dtype is None or dtype == pl.String:
+        return c.map_batches(lambda s: _fast_batch(s, timezone, epoch_local), return_dtype=UTC_DTYPE,
+                             is_elementwise=True)
     if dtype is not None:
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is None:
@@ -77,6 +80,10 @@ def timestamp_expr(col: str, dtype: pl.DataType | None = None, timezone: str | N
         if dtype.is_numeric():
             return epoch_to_utc(c, timezone if epoch_local else None)
         c = c.cast(pl.String)
+    return _general_timestamp(c, timezone, epoch_local)
+
+
+def _general_timestamp(c: pl.Expr, timezone: str | None, epoch_local: bool) -> pl.Expr:
     text = _canonical_text(c)
     with_offset = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", strict=False, time_unit=TIME_UNIT)
     with_offset_hm = text.str.to_datetime("%Y-%m-%dT%H:%M%#z", time_zone="UTC", strict=False, time_unit=TIME_UNIT)
@@ -89,6 +96,42 @@ def timestamp_expr(col: str, dtype: pl.DataType | None = None, timezone: str | N
     return pl.coalesce(with_offset, with_offset_hm, _localize(naive, timezone), epoch).cast(UTC_DTYPE)
 
 
+# Formats tried first on a whole batch with the fast exact parser; rows they miss go the slow, general way.
+_FAST_FORMATS = (
+    ("%Y-%m-%dT%H:%M:%S%.fZ", True),
+    ("%Y-%m-%dT%H:%M:%SZ", True),
+    ("%Y-%m-%d %H:%M:%S%.f", False),
+    ("%Y-%m-%dT%H:%M:%S%.f", False),
+    ("%Y-%m-%d %H:%M:%S", False),
+)
+
+
+def _fast_batch(values: pl.Series, timezone: str | None, epoch_local: bool) -> pl.Series:
+    """Parse a batch: one exact format for the bulk (chosen on its first rows), the general parser for the rest."""
+    general = lambda s: pl.select(_general_timestamp(pl.lit(s), timezone, epoch_local)).to_series()  # noqa: E731
+    values = values.cast(pl.String)
+    head = values.drop_nulls().head(50)
+    if head.len() == 0:
+        return pl.Series(values.name, [None] * values.len(), dtype=UTC_DTYPE)
+    result = None
+    for fmt, is_utc in _FAST_FORMATS:
+        trial = head.str.strptime(pl.Datetime(TIME_UNIT), fmt, strict=False)
+        if trial.null_count() == 0:
+            parsed = values.str.strptime(pl.Datetime(TIME_UNIT), fmt, strict=False)
+            if is_utc:
+                result = parsed.dt.replace_time_zone("UTC")
+            else:
+                result = pl.select(_localize(pl.lit(parsed), timezone)).to_series()
+            break
+    if result is None:
+        return general(values).alias(values.name)
+    missed = result.is_null() & values.is_not_null()
+    if missed.any():
+        idx = missed.arg_true()
+        result = result.scatter(idx, general(values.gather(idx)))
+    return result.cast(UTC_DTYPE).alias(values.name)
+
+
 def parse_timestamps(values: list[Any], timezone: str | None = None) -> list[datetime | None]:
     """Plain-Python entry to :func:`timestamp_expr` (for tests and small callers)."""
     frame = pl.DataFrame({"v": [None if v is None else str(v) for v in values]}, schema={"v": pl.String})
@@ -96,8 +139,8 @@ def parse_timestamps(values: list[Any], timezone: str | None = None) -> list[dat
 
 
 def id_expr(col: str) -> pl.Expr:
-    """Ids are strings, trimmed; '' is missing. Integral floats ('123.0' from spreadsheets) lose the '.0'."""
-    text = pl.col(col).cast(pl.String).str.strip_chars().str.replace(r"^(-?\d+)\.0+$", "${1}")
+    """Ids are strings, trimmed; '' is missing. Empty is missing."""
+    text = pl.col(col).cast(pl.String).str.strip_chars()
     return pl.when(text == "").then(None).otherwise(text)
 
 
