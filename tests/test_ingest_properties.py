@@ -1,0 +1,124 @@
+"""Property tests for the timestamp parser and the domain normaliser, plus idempotence and updates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pqlcli.ingest import ingest
+from pqlcli.ingest.normalize import normalize_domain, parse_timestamps
+from pqlcli.workspace import Workspace
+
+instants = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2060, 1, 1)).map(
+    lambda d: d.replace(tzinfo=UTC)
+)
+offsets = st.integers(min_value=-12 * 4, max_value=14 * 4).map(lambda q: timedelta(minutes=15 * q))
+
+
+@settings(max_examples=150, deadline=None)
+@given(instants, offsets, st.sampled_from(["iso_z", "iso_offset", "iso_offset_nocolon", "space", "epoch_s", "epoch_ms"]))
+def test_timestamp_round_trip(instant, offset, shape):
+    local = instant.astimezone(timezone(offset))
+    if shape == "iso_z":
+        text, expected = instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), instant
+    elif shape == "iso_offset":
+        text, expected = local.isoformat(), instant
+    elif shape == "iso_offset_nocolon":
+        text, expected = local.strftime("%Y-%m-%dT%H:%M:%S%z"), instant.replace(microsecond=0)
+    elif shape == "space":
+        text, expected = instant.strftime("%Y-%m-%d %H:%M:%S"), instant.replace(microsecond=0)
+    elif shape == "epoch_s":
+        seconds = int(instant.timestamp())
+        text, expected = str(seconds), datetime.fromtimestamp(seconds, UTC)
+    else:
+        millis = int(instant.timestamp() * 1000)
+        text, expected = str(millis), datetime.fromtimestamp(millis / 1000, UTC).replace(
+            microsecond=(millis % 1000) * 1000
+        )
+    assert parse_timestamps([text]) == [expected]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(["2026-10-01T10:00:00Z", "2026-10-01 12:00", "1790812800", "nope", None,
+                                 "2026-10-01T10:00:00.5+02:00", "2026-10-01"]), max_size=30))
+def test_mixed_batches_match_one_by_one(values):
+    assert parse_timestamps(values) == [parse_timestamps([v])[0] for v in values]
+
+
+labels = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
+domains = st.lists(labels, min_size=1, max_size=3).map(lambda parts: ".".join([*parts, "com"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(domains, st.sampled_from(["", "http://", "https://", "HTTPS://"]), st.booleans(),
+       st.sampled_from(["", "/", "/pricing?x=1", ":8080/a", "#top"]), st.booleans(), st.booleans())
+def test_domain_from_url(domain, scheme, www, path, upper, spaces):
+    if domain.startswith("www"):
+        return
+    text = f"{scheme}{'www.' if www else ''}{domain}{path}"
+    text = text.upper() if upper else text
+    text = f"  {text} " if spaces else text
+    assert normalize_domain(text) == domain
+    frame = pl.DataFrame({"d": [text]})
+    from pqlcli.ingest.normalize import domain_expr
+
+    assert frame.select(domain_expr("d")).item() == domain
+
+
+def test_domain_examples():
+    assert normalize_domain("https://www.Acme.com/") == "acme.com"
+    assert normalize_domain("jane@Acme.com") == "acme.com"
+    assert normalize_domain("  ") is None and normalize_domain(None) is None
+
+
+def test_reingest_adds_nothing_and_newer_export_updates(tmp_path: Path, ws_path: Path):
+    v1 = tmp_path / "u1.csv"
+    v1.write_text("user_id,email,plan\n1,a@x.com,free\n2,b@x.com,free\n")
+    first = ingest(ws_path, "users", [str(v1)])
+    again = ingest(ws_path, "users", [str(v1)])
+    assert (first.added, again.added, again.updated, again.duplicates) == (2, 0, 0, 2)
+    v2 = tmp_path / "u2.csv"
+    v2.write_text("user_id,email,plan\n2,b@x.com,team\n3,c@x.com,free\n")
+    newer = ingest(ws_path, "users", [str(v2)])
+    assert (newer.added, newer.updated, newer.duplicates) == (1, 1, 0)
+    plans = dict(Workspace(ws_path).scan("users").select("user_id", "plan").collect().iter_rows())
+    assert plans == {"1": "free", "2": "team", "3": "free"}
+    info = Workspace(ws_path).table_info("users")
+    assert info["rows"] == 3 and len(info["sources"]) == 3 and len(info["sources"][0]["sha256"]) == 64
+
+
+def test_events_without_ids_dedupe_on_row_hash(tmp_path: Path, ws_path: Path):
+    ev = tmp_path / "e.csv"
+    ev.write_text("user_id,event,timestamp\nu1,login,2026-10-01T00:00:00Z\nu1,login,2026-10-01T00:00:00Z\nu2,login,2026-10-02\n")
+    first = ingest(ws_path, "events", [str(ev)])
+    again = ingest(ws_path, "events", [str(ev)])
+    assert (first.read, first.added, first.duplicates) == (3, 2, 1)
+    assert (again.added, again.duplicates) == (0, 3)
+    ids = Workspace(ws_path).scan("events").collect()["event_id"]
+    assert ids.str.starts_with("h:").all() and ids.n_unique() == 2
+    assert len(list((ws_path / "events").glob("part-*.parquet"))) == 1  # an empty re-ingest adds no part
+
+
+def test_examples_generate_is_deterministic(pql, tmp_path: Path):
+    for out in ("a", "b"):
+        code, _, err = pql("examples", "generate", "--users", "300", "--out", str(tmp_path / out), "--seed", "3")
+        assert code == 0, err
+    for name in ("users.csv", "accounts.csv", "events.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    events = pl.read_csv(tmp_path / "a" / "events.csv")
+    assert events.height == 300 * 50 and set(events.columns) == {"event_id", "user_id", "event", "timestamp"}
+    assert pl.read_csv(tmp_path / "a" / "accounts.csv").height == 300 // 8
+
+
+def test_cli_summary(pql, tmp_path: Path):
+    ev = tmp_path / "e.csv"
+    ev.write_text("user_id,event,timestamp\nu1,login,2026-10-01T00:00:00Z\nu1,login,bad\n")
+    code, _, err = pql("ingest", "events", str(ev))
+    assert code == 0
+    for word in ("read", "added", "updated", "duplicates", "rejected"):
+        assert word in err
+    assert "rejects" in err and "reason" in err
