@@ -223,9 +223,8 @@ def user_metrics(events: pl.LazyFrame, cfg: Config, as_of: datetime) -> pl.LazyF
         names = sorted({e for m in metrics.values() for e in m.events})
         pre = pre & pl.col("event").is_in(names)
     exprs = [metric_expr(name, m, as_of) for name, m in metrics.items()]
-    if not exprs:
-        return events.select("user_id").unique()
-    return events.filter(pre).group_by("user_id").agg(exprs)
+    # __events: how many events the metrics looked at, to report events of unknown users
+    return events.filter(pre).group_by("user_id").agg(*exprs, pl.len().cast(pl.Int64).alias("__events"))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -297,10 +296,18 @@ class Plans:
     stats: pl.LazyFrame
     as_of: datetime
     warnings: list[str] = field(default_factory=list)
+    accounts_for: Any = None
 
 
-def build_plans(loaded: LoadedConfig, inputs: Inputs, as_of: datetime) -> Plans:
-    """Compile the config into lazy plans for users, accounts and run statistics."""
+def build_plans(
+    loaded: LoadedConfig, inputs: Inputs, as_of: datetime, *, metrics: pl.LazyFrame | None = None
+) -> Plans:
+    """Compile the config into lazy plans for users, accounts and run statistics.
+
+    ``metrics`` may be the per-user metrics already computed (one pass over events); by default they
+    are part of the plan. ``Plans.accounts_for(users)`` builds the account plan over scored users, so a
+    caller that has collected the users does not compute them twice.
+    """
     cfg = loaded.config
     warnings: list[str] = []
     for name in ("users",):
@@ -349,9 +356,10 @@ def build_plans(loaded: LoadedConfig, inputs: Inputs, as_of: datetime) -> Plans:
     excluded_ids = accounts_flagged.filter(pl.col("__excluded")).select("account_id")
     accounts = accounts_flagged.filter(~pl.col("__excluded")).drop("__excluded")
 
-    metrics = user_metrics(events, cfg, as_of)
+    if metrics is None:
+        metrics = user_metrics(events, cfg, as_of)
     metric_names = list(cfg.metrics)
-    ctx = ctx.join(metrics, on="user_id", how="left").with_columns(
+    ctx = ctx.join(metrics.drop("__events"), on="user_id", how="left").with_columns(
         [pl.col(n).fill_null(metric_fill(m)).cast(metric_dtype(m)) for n, m in cfg.metrics.items() if metric_fill(m) is not None]
     )
     ctx_schema = dict(ctx.collect_schema())
@@ -385,80 +393,88 @@ def build_plans(loaded: LoadedConfig, inputs: Inputs, as_of: datetime) -> Plans:
     is_pql = pl.any_horizontal([pl.col(f"pql__{p.name}") for _, p in user_pqls]) if user_pqls else pl.lit(False)
     users_out = scored.with_columns(is_pql=is_pql).sort("user_id")
 
-    # ---- accounts -------------------------------------------------------------------------------
-    roll = []
-    for n, m in cfg.metrics.items():
-        how = m.account_rollup
-        if how == "sum":
-            roll.append(pl.col(n).sum().cast(metric_dtype(m)).alias(n))
-        elif how == "max":
-            roll.append(pl.col(n).max().alias(n))
-        elif how == "min":
-            roll.append(pl.col(n).min().alias(n))
-        else:
-            roll.append((pl.col(n) > 0).sum().cast(pl.Int64).alias(n))
-    signup = pl.col("signup_at")
-    added = ((signup >= _as_of_lit(as_of - timedelta(days=7))) & (signup < _as_of_lit(as_of))).sum().cast(pl.Int64)
-    rollup = (
-        users_out.filter(pl.col("account_id").is_not_null())
-        .group_by("account_id")
-        .agg(
-            *roll,
-            pl.len().cast(pl.Int64).alias("users"),
-            added.alias("users_added_7d"),
-            pl.col("is_pql").sum().cast(pl.Int64).alias("pql_users"),
+    def accounts_for(users_src: pl.LazyFrame) -> pl.LazyFrame:
+        """The account plan over scored users."""
+        roll = []
+        for n, m in cfg.metrics.items():
+            how = m.account_rollup
+            if how == "sum":
+                roll.append(pl.col(n).sum().cast(metric_dtype(m)).alias(n))
+            elif how == "max":
+                roll.append(pl.col(n).max().alias(n))
+            elif how == "min":
+                roll.append(pl.col(n).min().alias(n))
+            else:
+                roll.append((pl.col(n) > 0).sum().cast(pl.Int64).alias(n))
+        signup = pl.col("signup_at")
+        added = ((signup >= _as_of_lit(as_of - timedelta(days=7))) & (signup < _as_of_lit(as_of))).sum().cast(pl.Int64)
+        rollup = (
+            users_src.filter(pl.col("account_id").is_not_null())
+            .group_by("account_id")
+            .agg(
+                *roll,
+                pl.len().cast(pl.Int64).alias("users"),
+                added.alias("users_added_7d"),
+                pl.col("is_pql").sum().cast(pl.Int64).alias("pql_users"),
+            )
         )
-    )
-    acct = accounts.join(rollup, on="account_id", how="left")
-    fills = [pl.col(n).fill_null(metric_fill(m)).cast(metric_dtype(m)) for n, m in cfg.metrics.items() if metric_fill(m) is not None]
-    fills += [pl.col(c).fill_null(0) for c in ("users", "users_added_7d", "pql_users")]
-    acct = acct.with_columns(fills).with_columns(
-        pql_share=pl.when(pl.col("users") > 0).then(pl.col("pql_users") / pl.col("users")).otherwise(None)
-    )
-    acct = acct.with_columns(pqa=(pl.col("users") > 0) & (pl.col("pql_share") >= cfg.accounts.pqa_share).fill_null(False))
-    acct_schema = dict(acct.collect_schema())
-    # Account fit sees the account's own columns; user-only columns are NULL there.
-    fit_refs = {c for r in cfg.fit if r.when for c in _refs(r.when)}
-    null_user_cols: dict[str, Any] = {c: d for c, d in USER_ONLY.items() if c in fit_refs and c not in acct_schema}
-    for c in fit_refs:
-        if c not in acct_schema and c not in null_user_cols and c in ctx_schema:
-            null_user_cols[c] = ctx_schema[c]
-    acct = _null_columns(acct, null_user_cols)
-    acct_rule_schema = dict(acct.collect_schema())
-    afit_conds = _compile_rules(loaded, "fit", cfg.fit, acct_rule_schema, "account")
-    afit_cols, afit_total = score_exprs("fit", cfg.fit, afit_conds)
-    ausage_conds = _compile_rules(loaded, "usage", cfg.usage, acct_rule_schema, "account")
-    ausage_cols, ausage_total = score_exprs("usage", cfg.usage, ausage_conds)
-    acct = (
-        acct.with_columns(afit_cols + ausage_cols)
-        .with_columns(fit_score=afit_total, usage_score=ausage_total)
-        .with_columns(tier=tier_expr(cfg))
-        .with_columns(tier_label=tier_label_expr(cfg))
-        .drop(list(null_user_cols))
-    )
-    acct_pql_schema = dict(acct.collect_schema())
-    user_only_reason = {
-        c: "a user-only column; account-level PQL definitions see account columns, roll-ups and scores"
-        for c in (set(ctx_schema) | set(pql_schema)) - set(acct_pql_schema)
-    }
-    apql_cols = []
-    for i, p in enumerate(cfg.pqls):
-        if p.level != "account":
-            continue
-        cond = compile_condition(
-            loaded, ("pqls", i, "when"), p.when, acct_pql_schema, what=f"PQL {p.name!r} (account level)",
-            unavailable=user_only_reason,
+        acct = accounts.join(rollup, on="account_id", how="left")
+        fills = [pl.col(n).fill_null(metric_fill(m)).cast(metric_dtype(m)) for n, m in cfg.metrics.items() if metric_fill(m) is not None]
+        fills += [pl.col(c).fill_null(0) for c in ("users", "users_added_7d", "pql_users")]
+        acct = acct.with_columns(fills).with_columns(
+            pql_share=pl.when(pl.col("users") > 0).then(pl.col("pql_users") / pl.col("users")).otherwise(None)
         )
-        apql_cols.append(cond.fill_null(False).alias(f"pql__{p.name}"))
-    accounts_out = acct.with_columns(apql_cols).sort("account_id")
+        acct = acct.with_columns(pqa=(pl.col("users") > 0) & (pl.col("pql_share") >= cfg.accounts.pqa_share).fill_null(False))
+        acct_schema = dict(acct.collect_schema())
+        # Account fit sees the account's own columns; user-only columns are NULL there.
+        fit_refs = {c for r in cfg.fit if r.when for c in _refs(r.when)}
+        null_user_cols: dict[str, Any] = {c: d for c, d in USER_ONLY.items() if c in fit_refs and c not in acct_schema}
+        for c in fit_refs:
+            if c not in acct_schema and c not in null_user_cols and c in ctx_schema:
+                null_user_cols[c] = ctx_schema[c]
+        acct = _null_columns(acct, null_user_cols)
+        acct_rule_schema = dict(acct.collect_schema())
+        afit_conds = _compile_rules(loaded, "fit", cfg.fit, acct_rule_schema, "account")
+        afit_cols, afit_total = score_exprs("fit", cfg.fit, afit_conds)
+        ausage_conds = _compile_rules(loaded, "usage", cfg.usage, acct_rule_schema, "account")
+        ausage_cols, ausage_total = score_exprs("usage", cfg.usage, ausage_conds)
+        acct = (
+            acct.with_columns(afit_cols + ausage_cols)
+            .with_columns(fit_score=afit_total, usage_score=ausage_total)
+            .with_columns(tier=tier_expr(cfg))
+            .with_columns(tier_label=tier_label_expr(cfg))
+            .drop(list(null_user_cols))
+        )
+        acct_pql_schema = dict(acct.collect_schema())
+        user_only_reason = {
+            c: "a user-only column; account-level PQL definitions see account columns, roll-ups and scores"
+            for c in (set(ctx_schema) | set(pql_schema)) - set(acct_pql_schema)
+        }
+        apql_cols = []
+        for i, p in enumerate(cfg.pqls):
+            if p.level != "account":
+                continue
+            cond = compile_condition(
+                loaded, ("pqls", i, "when"), p.when, acct_pql_schema, what=f"PQL {p.name!r} (account level)",
+                unavailable=user_only_reason,
+            )
+            apql_cols.append(cond.fill_null(False).alias(f"pql__{p.name}"))
+        return acct.with_columns(apql_cols).sort("account_id")
+
+    accounts_out = accounts_for(users_out)  # compiles (and checks) the account rules
 
     # ---- run statistics -----------------------------------------------------------------------------
     known_users = _ensure(inputs.users, USERS.columns).select("user_id").unique()
-    unknown = events.join(known_users, on="user_id", how="anti").select(pl.len().alias("events_unknown_users"))
+    unknown = (
+        metrics.join(known_users, on="user_id", how="anti")
+        .select(pl.col("__events").sum().cast(pl.Int64).alias("events_unknown_users"))
+    )
     events_after = events.filter(pl.col("timestamp") >= _as_of_lit(as_of)).select(pl.len().alias("events_after_as_of"))
     stats = pl.concat([excluded_users, unknown, events_after], how="horizontal")
     _ = metric_names
-    return Plans(users=users_out, accounts=accounts_out, stats=stats, as_of=as_of, warnings=warnings)
+    return Plans(
+        users=users_out, accounts=accounts_out, stats=stats, as_of=as_of, warnings=warnings, accounts_for=accounts_for
+    )
 
 
 def _refs(sql: str) -> list[str]:
@@ -477,7 +493,11 @@ class ScoreFrames:
 
 
 def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, *, streaming: bool = True) -> ScoreFrames:
-    plans = build_plans(loaded, inputs, as_of)
+    """Score: one streaming pass over events for the metrics, then users, then accounts from the users."""
     engine: Any = "streaming" if streaming else "auto"
-    users, accounts, stats = pl.collect_all([plans.users, plans.accounts, plans.stats], engine=engine)
+    events = _ensure(inputs.events, EVENTS.columns)
+    metrics = user_metrics(events, loaded.config, as_of).collect(engine=engine).lazy()
+    plans = build_plans(loaded, inputs, as_of, metrics=metrics)
+    users = plans.users.collect(engine=engine)
+    accounts, stats = pl.collect_all([plans.accounts_for(users.lazy()), plans.stats], engine=engine)
     return ScoreFrames(users, accounts, stats.to_dicts()[0], as_of, plans.warnings)
