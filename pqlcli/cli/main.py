@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     from pqlcli import render
 
     args = list(sys.argv[1:] if argv is None else argv)
+    # --debug works anywhere on the line (`pql score --debug` as well as `pql --debug score`)
     common.state.debug = "--debug" in args or render.debug_enabled()
+    if "--" not in args:
+        args = [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="pql", standalone_mode=True)
