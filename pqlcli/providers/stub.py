@@ -239,7 +239,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
-        status, headers, body = self.server.stub.answer(self.path, self.headers.get("Authorization"))
+        stub = self.server.stub
+        status, headers, body = stub.answer(self.path, self.headers.get("Authorization"))
+        with stub.lock:
+            stub.statuses[status] += 1
         head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json",
                 f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in headers.items()]
