@@ -238,11 +238,43 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
     server: _Server
 
-    def do_GET(self) -> None:
+    def handle_one_request(self) -> None:
+        # A lean HTTP/1.1 reader (request line + the three headers that matter) instead of the stdlib's
+        # email-parser based one: the stub shares the GIL with the client in `pql enrich --provider stub`.
+        line = self.rfile.readline(65537)
+        parts = line.split()
+        if len(parts) != 3:
+            self.close_connection = True
+            return
+        method, target, version = parts
+        authorization: str | None = None
+        close = version != b"HTTP/1.1"
+        length = 0
+        while True:
+            header = self.rfile.readline(65537)
+            if header in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = header.partition(b":")
+            key = name.strip().lower()
+            if key == b"authorization":
+                authorization = value.strip().decode("latin-1")
+            elif key == b"connection":
+                close = value.strip().lower() == b"close"
+            elif key == b"content-length":
+                length = int(value.strip() or 0)
+        if length:
+            self.rfile.read(length)
+        self.close_connection = close
+        if method not in (b"GET", b"HEAD"):
+            self._send(405, {}, _error("method_not_allowed", "Only GET is supported."))
+            return
         stub = self.server.stub
-        status, headers, body = stub.answer(self.path, self.headers.get("Authorization"))
+        status, headers, body = stub.answer(target.decode("latin-1"), authorization)
         with stub.lock:
             stub.statuses[status] += 1
+        self._send(status, headers, body)
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json",
                 f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in headers.items()]
