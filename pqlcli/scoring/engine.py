@@ -283,6 +283,19 @@ def _compile_rules(
     return conds
 
 
+def apply_scores(lf: pl.LazyFrame, loaded: LoadedConfig, schema: dict[str, Any], level: str) -> pl.LazyFrame:
+    """Rule points, clamped fit and usage scores, tier and tier label for users or accounts."""
+    cfg = loaded.config
+    fit_cols, fit_total = score_exprs("fit", cfg.fit, _compile_rules(loaded, "fit", cfg.fit, schema, level))
+    usage_cols, usage_total = score_exprs("usage", cfg.usage, _compile_rules(loaded, "usage", cfg.usage, schema, level))
+    return (
+        lf.with_columns(fit_cols + usage_cols)
+        .with_columns(fit_score=fit_total, usage_score=usage_total)
+        .with_columns(tier=tier_expr(cfg))
+        .with_columns(tier_label=tier_label_expr(cfg))
+    )
+
+
 def _null_columns(lf: pl.LazyFrame, wanted: dict[str, pl.DataType]) -> pl.LazyFrame:
     have = set(lf.collect_schema().names())
     add = [pl.lit(None, dtype=d).alias(c) for c, d in wanted.items() if c not in have]
@@ -373,16 +386,7 @@ def build_plans(
     ctx = ctx.filter(~pl.col("__excluded")).drop("__excluded", "__acct_excluded")
 
     # ---- user scores ------------------------------------------------------------------------------
-    fit_conds = _compile_rules(loaded, "fit", cfg.fit, ctx_schema, "user")
-    fit_cols, fit_total = score_exprs("fit", cfg.fit, fit_conds)
-    usage_conds = _compile_rules(loaded, "usage", cfg.usage, ctx_schema, "user")
-    usage_cols, usage_total = score_exprs("usage", cfg.usage, usage_conds)
-    scored = (
-        ctx.with_columns(fit_cols + usage_cols)
-        .with_columns(fit_score=fit_total, usage_score=usage_total)
-        .with_columns(tier=tier_expr(cfg))
-        .with_columns(tier_label=tier_label_expr(cfg))
-    )
+    scored = apply_scores(ctx, loaded, ctx_schema, "user")
     pql_schema = dict(scored.collect_schema())
     user_pqls = [(i, p) for i, p in enumerate(cfg.pqls) if p.level == "user"]
     pql_cols = []
@@ -433,18 +437,7 @@ def build_plans(
             if c not in acct_schema and c not in null_user_cols and c in ctx_schema:
                 null_user_cols[c] = ctx_schema[c]
         acct = _null_columns(acct, null_user_cols)
-        acct_rule_schema = dict(acct.collect_schema())
-        afit_conds = _compile_rules(loaded, "fit", cfg.fit, acct_rule_schema, "account")
-        afit_cols, afit_total = score_exprs("fit", cfg.fit, afit_conds)
-        ausage_conds = _compile_rules(loaded, "usage", cfg.usage, acct_rule_schema, "account")
-        ausage_cols, ausage_total = score_exprs("usage", cfg.usage, ausage_conds)
-        acct = (
-            acct.with_columns(afit_cols + ausage_cols)
-            .with_columns(fit_score=afit_total, usage_score=ausage_total)
-            .with_columns(tier=tier_expr(cfg))
-            .with_columns(tier_label=tier_label_expr(cfg))
-            .drop(list(null_user_cols))
-        )
+        acct = apply_scores(acct, loaded, dict(acct.collect_schema()), "account").drop(list(null_user_cols))
         acct_pql_schema = dict(acct.collect_schema())
         user_only_reason = {
             c: "a user-only column; account-level PQL definitions see account columns, roll-ups and scores"
