@@ -114,7 +114,7 @@ def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[
     hasher = ThreadPoolExecutor(max_workers=1)  # sha256 of the inputs overlaps the Polars work
     try:
         digests = {path: hasher.submit(_sha256, path) for _, path in files}
-        goods, bads, raws, used = [], [], [], []
+        goods, bads, used = [], [], []
         for label, path in files:
             if progress:
                 progress.update(description=f"Reading {Path(label).name}")
@@ -122,7 +122,6 @@ def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[
                 normalized = normalize_source(source, kind, fmt, mapping, timezone)
                 goods.append(normalized.good)
                 bads.append(normalized.rejects)
-                raws.append(source.frame.select(pl.len().alias("n")))
                 used.append(normalized.preset)
             if progress:
                 progress.advance(1)
@@ -133,9 +132,9 @@ def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         rejects_tmp = tmp / "rejects.csv"
         if kind == "events":
-            result = _merge_events(ws, good, rejects, raws, rejects_tmp, tmp, stamp)
+            result = _merge_events(ws, good, rejects, rejects_tmp, tmp, stamp)
         else:
-            result = _merge_entities(ws, kind, good, rejects, raws, rejects_tmp, tmp)
+            result = _merge_entities(ws, kind, good, rejects, rejects_tmp, tmp)
         result.formats = tuple(dict.fromkeys(used))
         if result.rejected:
             target = ws.rejects_path(kind, stamp)
@@ -188,7 +187,84 @@ def _row_hash(columns: Iterable[str]) -> Any:
     return pl.concat_str(parts, separator="\x1f").hash(20261101)
 
 
-def _merge_events(ws: Workspace, good: Any, rejects: Any, raws: list[Any], rejects_tmp: Path, tmp: Path,
+def _sink_outputs(good: Any, rejects: Any, staged: Path, rejects_tmp: Path, what: str) -> tuple[int, int]:
+    """One streaming pass: usable rows to ``staged`` (Parquet), rejects to ``rejects_tmp`` (CSV).
+
+    Returns (rows read, rows rejected), both counted from what was written (Parquet metadata and the
+    small rejects file) rather than by extra branches of the plan, so the input is read exactly once.
+    """
+    import polars as pl
+
+    _collect([good.sink_parquet(staged, lazy=True), rejects.sink_csv(rejects_tmp, lazy=True)], what)
+    usable = int(pl.scan_parquet(staged).select(pl.len()).collect().item())
+    rejected = int(pl.scan_csv(rejects_tmp, infer_schema=False).select(pl.len()).collect().item())
+    return usable + rejected, rejected
+
+
+def _event_ids(hash_cols: list[str]) -> Any:
+    """``event_id``, with ``"h:" + row hash`` only where it is missing (the hash is not computed otherwise)."""
+    import polars as pl
+
+    def fill(batch: pl.Series) -> pl.Series:
+        ids = batch.struct.field("event_id")
+        if ids.null_count() == 0:
+            return ids
+        frame = batch.struct.unnest()
+        if ids.null_count() < len(ids):
+            idx = ids.is_null().arg_true()
+            hashed = frame[idx].select(pl.lit("h:") + _row_hash(hash_cols).cast(pl.String)).to_series()
+            return ids.scatter(idx, hashed)
+        return frame.select((pl.lit("h:") + _row_hash(hash_cols).cast(pl.String)).alias("event_id")).to_series()
+
+    return pl.struct(["event_id", *hash_cols]).map_batches(fill, return_dtype=pl.String, is_elementwise=True)
+
+
+def _account_from_users(ws: Workspace) -> Any:
+    """``account_id``, taken from the users table where the event has none (no join over the events)."""
+    import polars as pl
+
+    owners = ws.scan("users").select("user_id", "account_id").unique("user_id", keep="any").collect()
+    old, new = owners["user_id"], owners["account_id"].cast(pl.String)
+
+    def fill(batch: pl.Series) -> pl.Series:
+        accounts = batch.struct.field("account_id")
+        missing = accounts.null_count()
+        if missing == 0:
+            return accounts
+        users = batch.struct.field("user_id")
+        if missing < len(accounts):
+            idx = accounts.is_null().arg_true()
+            return accounts.scatter(idx, users.gather(idx).replace_strict(old, new, default=None, return_dtype=pl.String))
+        return users.replace_strict(old, new, default=None, return_dtype=pl.String).alias("account_id")
+
+    return pl.struct("user_id", "account_id").map_batches(fill, return_dtype=pl.String, is_elementwise=True)
+
+
+# dedupe checks hash ids into buckets of at most this many rows, so their memory does not grow with the input
+_DEDUPE_BUCKET_ROWS = 8_000_000
+
+
+def _ids_are_new(ws: Workspace, staged: Path, rows: int) -> bool:
+    """True when the staged ids are unique and none is in the table already (checked on 64-bit hashes:
+    a collision can only make this say False, which then takes the exact path)."""
+    import polars as pl
+
+    new = pl.scan_parquet(staged).select(pl.col("event_id").hash(7).alias("h"))
+    old = ws.scan("events").select(pl.col("event_id").hash(7).alias("h")) if ws.has_table("events") else None
+    buckets = max(1, -(-rows // _DEDUPE_BUCKET_ROWS))
+    for i in range(buckets):
+        part = new if buckets == 1 else new.filter(pl.col("h") % buckets == i)
+        checks = [part.select(pl.col("h").n_unique().alias("u"), pl.len().alias("n"))]
+        if old is not None:
+            old_part = old if buckets == 1 else old.filter(pl.col("h") % buckets == i)
+            checks.append(part.join(old_part, on="h", how="semi").select(pl.len().alias("n")))
+        found = pl.collect_all(checks)
+        if found[0]["u"][0] != found[0]["n"][0] or (len(found) > 1 and found[1]["n"][0] > 0):
+            return False
+    return True
+
+
+def _merge_events(ws: Workspace, good: Any, rejects: Any, rejects_tmp: Path, tmp: Path,
                   stamp: str) -> IngestResult:
     import polars as pl
 
@@ -200,26 +276,26 @@ def _merge_events(ws: Workspace, good: Any, rejects: Any, raws: list[Any], rejec
             good = good.with_columns(pl.lit(None, dtype=polars_dtype(kind)).alias(col))
     extras = [c for c in schema if c not in EVENTS.columns]
     hash_cols = ["user_id", "event", "timestamp", *extras]
-    good = good.with_columns(
-        pl.coalesce(pl.col("event_id"), pl.lit("h:") + _row_hash(hash_cols).cast(pl.String)).alias("event_id")
-    )
-    good = good.unique(subset=["event_id"], keep="any")
-    if ws.has_table("events"):
-        good = good.join(ws.scan("events").select("event_id"), on="event_id", how="anti")
+    if "event_id" in schema:
+        good = good.with_columns(_event_ids(hash_cols).alias("event_id"))
+    else:
+        good = good.with_columns((pl.lit("h:") + _row_hash(hash_cols).cast(pl.String)).alias("event_id"))
     if ws.has_table("users"):
-        owners = ws.scan("users").select("user_id", pl.col("account_id").alias("_user_account")).unique("user_id", keep="any")
-        good = good.join(owners, on="user_id", how="left").with_columns(
-            pl.coalesce("account_id", "_user_account").alias("account_id")
-        ).drop("_user_account")
+        good = good.with_columns(_account_from_users(ws).alias("account_id"))
     good = good.select([*EVENTS.columns, *extras])
-    part_tmp = tmp / "part.parquet"
-    counts = _collect(
-        [good.sink_parquet(part_tmp, lazy=True), rejects.sink_csv(rejects_tmp, lazy=True),
-         _concat(raws).select(pl.col("n").sum()), rejects.select(pl.len())],
-        "events",
-    )
-    read, rejected = int(counts[-2].item()), int(counts[-1].item())
-    added = int(pl.scan_parquet(part_tmp).select(pl.len()).collect().item())
+    staged = tmp / "staged.parquet"
+    read, rejected = _sink_outputs(good, rejects, staged, rejects_tmp, "events")
+    usable = read - rejected
+    part_tmp = staged
+    if usable and not _ids_are_new(ws, staged, usable):
+        # duplicates within the file or already in the table: keep the first row per new id
+        fresh = pl.scan_parquet(staged)
+        if ws.has_table("events"):
+            fresh = fresh.join(ws.scan("events").select("event_id"), on="event_id", how="anti")
+        part_tmp = tmp / "part.parquet"
+        _collect([fresh.unique(subset=["event_id"], keep="first", maintain_order=True).sink_parquet(part_tmp, lazy=True)],
+                 "events")
+    added = int(pl.scan_parquet(part_tmp).select(pl.len()).collect().item()) if usable else 0
     if added:
         folder = ws.table_path("events")
         folder.mkdir(parents=True, exist_ok=True)
@@ -227,7 +303,7 @@ def _merge_events(ws: Workspace, good: Any, rejects: Any, raws: list[Any], rejec
     return IngestResult("events", read=read, added=added, duplicates=read - added - rejected, rejected=rejected)
 
 
-def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: Any, raws: list[Any], rejects_tmp: Path,
+def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: Any, rejects_tmp: Path,
                     tmp: Path) -> IngestResult:
     import polars as pl
 
@@ -236,19 +312,21 @@ def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: Any, raws: lis
     key = SCHEMAS[kind].key
     assert key is not None
     staged = tmp / "staged.parquet"
+    read, rejected = _sink_outputs(good, rejects, staged, rejects_tmp, kind)
+    keys = pl.scan_parquet(staged).select(pl.col(key).n_unique().alias("u"), pl.len().alias("n")).collect()
+    unique_keys = keys["u"][0] == keys["n"][0]
     # a newer row for the same id later in the input wins
-    counts = _collect(
-        [good.sink_parquet(staged, lazy=True), rejects.sink_csv(rejects_tmp, lazy=True),
-         _concat(raws).select(pl.col("n").sum()), rejects.select(pl.len())],
-        kind,
-    )
-    read, rejected = int(counts[-2].item()), int(counts[-1].item())
-    new = pl.scan_parquet(staged).with_row_index("_order").unique(subset=[key], keep="last").sort("_order").drop("_order")
+    new = pl.scan_parquet(staged)
+    if not unique_keys:
+        new = new.with_row_index("_order").unique(subset=[key], keep="last").sort("_order").drop("_order")
     new_cols = list(new.collect_schema())
     if not ws.has_table(kind):
         added = int(new.select(pl.len()).collect().item())
         if added:
-            ws.write_table(kind, new)
+            if unique_keys:  # the staged file is the table: move it into place (an atomic rename)
+                os.replace(staged, ws.table_path(kind))
+            else:
+                ws.write_table(kind, new)
         return IngestResult(kind, read=read, added=added, duplicates=read - added - rejected, rejected=rejected)
     old = ws.scan(kind)
     old_cols = list(old.collect_schema())

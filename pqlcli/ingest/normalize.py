@@ -115,9 +115,10 @@ def _fast_batch(values: pl.Series, timezone: str | None, epoch_local: bool) -> p
         return pl.Series(values.name, [None] * values.len(), dtype=UTC_DTYPE)
     result = None
     for fmt, is_utc in _FAST_FORMATS:
-        trial = head.str.strptime(pl.Datetime(TIME_UNIT), fmt, strict=False)
+        trial = head.str.to_datetime(fmt, time_unit=TIME_UNIT, strict=False, cache=False)
         if trial.null_count() == 0:
-            parsed = values.str.strptime(pl.Datetime(TIME_UNIT), fmt, strict=False)
+            # to_datetime without its cache: timestamps are nearly all distinct, and caching costs ~1/3 more
+            parsed = values.str.to_datetime(fmt, time_unit=TIME_UNIT, strict=False, cache=False)
             if is_utc:
                 result = parsed.dt.replace_time_zone("UTC")
             else:
