@@ -58,7 +58,10 @@ def _conform(df: pl.DataFrame, schema: dict[str, Any], key: str) -> pl.DataFrame
     return df.select([pl.col(c).cast(d) for c, d in schema.items()]).sort(key)
 
 
-def _stats(row: dict[str, Any]) -> dict[str, int]:
+def _stats(row: dict[str, Any], ws: Workspace, scored_users: int) -> dict[str, int]:
+    # users in the table minus users scored: the joins keep one row per user, so the rest were excluded
+    total = int(ws.scan("users").select(pl.len()).collect().item())
+    row = {**row, "excluded_users": total - scored_users}
     return {k: int(row[k] or 0) for k in ("excluded_users", "events_unknown_users", "events_after_as_of")}
 
 
@@ -99,7 +102,8 @@ def run_duckdb(ws: Workspace, loaded: LoadedConfig, inputs: Inputs, as_of: datet
     warnings = build_plans(loaded, inputs, as_of).warnings  # validates the config like the Polars engine
     schemas = _schemas(inputs)
     compiled = sqlgen.compile_full(
-        loaded, as_of, "duckdb", tables={"free_email_domains": "free_email_domains"}, schemas=schemas
+        loaded, as_of, "duckdb", tables={"free_email_domains": "free_email_domains"}, schemas=schemas,
+        outputs=("users", "accounts_from_users", "event_stats"),
     )
     with _tempdir() as tmp:
         con = duckdb.connect()
@@ -119,14 +123,14 @@ def run_duckdb(ws: Workspace, loaded: LoadedConfig, inputs: Inputs, as_of: datet
             con.execute(
                 f"COPY ({_strip(compiled.sql['accounts_from_users'])}) TO {sqlgen._str(str(accounts_path))} (FORMAT parquet)"
             )
-            cur = con.execute(_strip(compiled.sql["stats"]))
+            cur = con.execute(_strip(compiled.sql["event_stats"]))
             names = [d[0] for d in cur.description or []]
             stats_row = dict(zip(names, cur.fetchone() or (), strict=False))
         finally:
             con.close()
         users = _conform(pl.read_parquet(users_path), compiled.users_schema, "user_id")
         accounts = _conform(pl.read_parquet(accounts_path), compiled.accounts_schema, "account_id")
-    return ScoreFrames(users, accounts, _stats(stats_row), as_of, warnings)
+    return ScoreFrames(users, accounts, _stats(stats_row, ws, users.height), as_of, warnings)
 
 
 def _strip(sql: str) -> str:
@@ -164,6 +168,8 @@ def spark_session(master: str | None = None) -> Any:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # the scoring plan is wide: compiling it to Java costs more than it saves on small and mid-sized data
+        .config("spark.sql.codegen.wholeStage", os.environ.get("PQL_SPARK_CODEGEN", "false"))
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.shuffle.partitions", os.environ.get("PQL_SPARK_SHUFFLE_PARTITIONS", "8"))
     )
@@ -187,7 +193,8 @@ def run_spark(
     warnings = build_plans(loaded, inputs, as_of).warnings
     schemas = _schemas(inputs)
     compiled = sqlgen.compile_full(
-        loaded, as_of, "spark", tables={"free_email_domains": "free_email_domains"}, schemas=schemas
+        loaded, as_of, "spark", tables={"free_email_domains": "free_email_domains"}, schemas=schemas,
+        outputs=("users", "accounts_from_users", "event_stats"),
     )
     spark = spark_session(master)
     with _tempdir(os.environ.get("PQL_SPARK_TMP")) as tmp:
@@ -202,13 +209,13 @@ def run_spark(
             users_df.createOrReplaceTempView("pql_user_scores")
             users_df.write.mode("overwrite").parquet(str(tmp / "users"))
             spark.sql(_strip(compiled.sql["accounts_from_users"])).write.mode("overwrite").parquet(str(tmp / "accounts"))
-            stats_row = spark.sql(_strip(compiled.sql["stats"])).collect()[0].asDict()
+            stats_row = spark.sql(_strip(compiled.sql["event_stats"])).collect()[0].asDict()
         finally:
             users_df.unpersist()
             spark.catalog.dropTempView("pql_user_scores")
         users = _conform(_read_dir(tmp / "users"), compiled.users_schema, "user_id")
         accounts = _conform(_read_dir(tmp / "accounts"), compiled.accounts_schema, "account_id")
-    return ScoreFrames(users, accounts, _stats(stats_row), as_of, warnings)
+    return ScoreFrames(users, accounts, _stats(stats_row, ws, users.height), as_of, warnings)
 
 
 def _read_dir(folder: Path) -> pl.DataFrame:

@@ -494,6 +494,7 @@ class _Compiler:
         if ms and not any(m.any_event for m in ms.values()):
             names = sorted({e for m in ms.values() for e in m.events})
             pre.append(f"event IN ({', '.join(_str(e) for e in names)})")
+        self.pre_where = " AND ".join(pre)
         items = []
         for n, m in ms.items():
             desc = f"metric {n}: {', '.join(m.events)}" + (f" in the last {m.window}" if m.window else " up to as_of")
@@ -581,13 +582,20 @@ class _Compiler:
                 break
         return "WITH " + ",\n".join(parts)
 
-    def stats_sql(self) -> str:
+    def stats_sql(self, excluded: bool = True) -> str:
         """Run statistics: excluded users, events of unknown users, events at or after as_of."""
         ev = self.t["events"]
+        head = (
+            f"{self.with_clause('users_flagged')}\nSELECT (SELECT COUNT(*) FROM users_flagged WHERE pql_excluded) "
+            f"AS excluded_users, "
+            if excluded
+            else "SELECT "
+        )
         return (
-            f"{self.with_clause('users_flagged')}\n"
-            f"SELECT (SELECT COUNT(*) FROM users_flagged WHERE pql_excluded) AS excluded_users, "
-            f"(SELECT COUNT(*) FROM {ev} AS e WHERE NOT EXISTS (SELECT 1 FROM {self.t['users']} AS u "
+            head +
+            # like the Polars engine: the events the metrics look at whose user is unknown
+            f"(SELECT COUNT(*) FROM {ev} AS e WHERE {self.pre_where} "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.t['users']} AS u "
             f"WHERE u.user_id = e.user_id)) AS events_unknown_users, "
             f"(SELECT COUNT(*) FROM {ev} WHERE \"timestamp\" >= {_ts(self.as_of)}) AS events_after_as_of"
         )
@@ -661,6 +669,7 @@ def _fix_for(dialect: str, exp: Any) -> Any:
 def _check_conditions(loaded: LoadedConfig, dialect: str) -> None:
     """Name the rule when a dialect cannot express one of its conditions."""
     import sqlglot
+    from sqlglot import exp
     from sqlglot.errors import ErrorLevel, UnsupportedError
 
     cfg = loaded.config
@@ -671,12 +680,20 @@ def _check_conditions(loaded: LoadedConfig, dialect: str) -> None:
     items += [(("exclude", i, "when"), e.when, f"exclude {e.name!r}") for i, e in enumerate(cfg.exclude)]
     for loc, sql, what in items:
         try:
-            sqlglot.parse_one(sql, read="duckdb").sql(dialect, unsupported_level=ErrorLevel.RAISE)
+            tree = sqlglot.parse_one(sql, read="duckdb")
+            for node in tree.find_all(exp.RegexpLike):
+                if node.args.get("flag") is not None and dialect in ("spark", "bigquery", "trino"):
+                    raise UnsupportedError(f"{dialect} regular expressions take no flags argument")
+            for fn in tree.find_all(exp.Anonymous):
+                if dialect != "duckdb":
+                    raise UnsupportedError(f"the function {fn.name}() is unknown to the SQL translator")
+            tree.sql(dialect, unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as exc:
             raise loaded.error(
                 loc,
                 f"{what}: the condition {sql!r} cannot be written in {dialect} SQL ({exc})",
-                "Rewrite the condition with standard SQL, or pick another dialect.",
+                "Rewrite the condition with standard SQL (for a case-insensitive match put (?i) in the "
+                "pattern), or pick another dialect.",
             )
         except sqlglot.errors.ParseError as exc:
             raise loaded.error(loc, f"{what}: sqlglot cannot parse the condition {sql!r} ({exc})")
@@ -697,13 +714,19 @@ def compile_full(
     dialect: str = "duckdb",
     tables: Mapping[str, str] | None = None,
     schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    outputs: tuple[str, ...] | None = None,
 ) -> Compiled:
     """:func:`compile_sql` plus the output schemas (used by the SQL engines)."""
     dialect = _check_dialect(dialect)
     names = parse_tables(tables)
     canon = canonical_schemas()
     given = {k: dict(v) for k, v in (schemas or {}).items()}
-    sch = _Schemas(**{k: given.get(k) or canon[k] for k in ("users", "accounts", "events", "firmographics")})
+    pick = {k: dict(given.get(k) or canon[k]) for k in ("users", "accounts", "events", "firmographics")}
+    sch = _Schemas(pick["users"], pick["accounts"], pick["events"], pick["firmographics"])
+    if "events" not in given:  # without the real columns, event properties the metrics name are numbers
+        for m in loaded.config.metrics.values():
+            if m.prop:
+                sch.events.setdefault(m.prop, pl.Float64)
     _check_conditions(loaded, dialect)
     inline = "free_email_domains" not in (tables or {})
     comp = _Compiler(loaded, as_of, sch, names)
@@ -728,13 +751,16 @@ def compile_full(
         f"DROP TABLE IF EXISTS {acs}",
         f"CREATE TABLE {acs} AS {from_users}",
     ]
-    sql = {
-        "users": header + _transpile(users_sql, dialect, "user scores query"),
-        "accounts": header + _transpile(accounts_sql, dialect, "account scores query"),
-        "accounts_from_users": header + _transpile(from_users, dialect, "account scores query"),
-        "script": header + _transpile(";\n".join(script_parts), dialect, "scoring script"),
-        "stats": _transpile(comp.stats_sql(), dialect, "statistics query"),
+    sources = {
+        "users": (header, users_sql, "user scores query"),
+        "accounts": (header, accounts_sql, "account scores query"),
+        "accounts_from_users": (header, from_users, "account scores query"),
+        "script": (header, ";\n".join(script_parts), "scoring script"),
+        "stats": ("", comp.stats_sql(), "statistics query"),
+        "event_stats": ("", comp.stats_sql(excluded=False), "statistics query"),
     }
+    wanted = outputs or tuple(sources)
+    sql = {k: h + _transpile(text, dialect, what) for k, (h, text, what) in sources.items() if k in wanted}
     return Compiled(sql, comp.user_out, comp.acct_out)
 
 
@@ -744,6 +770,7 @@ def compile_sql(
     dialect: str = "duckdb",
     tables: Mapping[str, str] | None = None,
     schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    outputs: tuple[str, ...] | None = None,
 ) -> dict[str, str]:
     """Compile the config into SQL for ``dialect``.
 
@@ -757,7 +784,7 @@ def compile_sql(
     VALUES list. ``schemas`` gives the input tables' columns as Polars dtypes (default: the canonical
     columns), so extra traits are carried through as in the snapshot.
     """
-    return compile_full(loaded, as_of, dialect, tables, schemas).sql
+    return compile_full(loaded, as_of, dialect, tables, schemas, outputs).sql
 
 
 __all__ = ["DIALECTS", "Compiled", "canonical_schemas", "compile_full", "compile_sql", "parse_tables"]
