@@ -220,11 +220,21 @@ def _event_ids(hash_cols: list[str]) -> Any:
 
 
 def _account_from_users(ws: Workspace) -> Any:
-    """``account_id``, taken from the users table where the event has none (no join over the events)."""
+    """``account_id``, taken from the users table where the event has none.
+
+    Looked up batch by batch (a small in-memory join per batch, only for the rows that need it), so the
+    events keep their order and no join over the whole event stream is planned.
+    """
     import polars as pl
 
-    owners = ws.scan("users").select("user_id", "account_id").unique("user_id", keep="any").collect()
-    old, new = owners["user_id"], owners["account_id"].cast(pl.String)
+    owners = (
+        ws.scan("users").select("user_id", pl.col("account_id").cast(pl.String).alias("_owner"))
+        .unique("user_id", keep="any").collect()
+    )
+
+    def lookup(users: pl.Series) -> pl.Series:
+        found = users.to_frame("user_id").join(owners, on="user_id", how="left", maintain_order="left")
+        return found["_owner"].alias("account_id")
 
     def fill(batch: pl.Series) -> pl.Series:
         accounts = batch.struct.field("account_id")
@@ -234,8 +244,8 @@ def _account_from_users(ws: Workspace) -> Any:
         users = batch.struct.field("user_id")
         if missing < len(accounts):
             idx = accounts.is_null().arg_true()
-            return accounts.scatter(idx, users.gather(idx).replace_strict(old, new, default=None, return_dtype=pl.String))
-        return users.replace_strict(old, new, default=None, return_dtype=pl.String).alias("account_id")
+            return accounts.scatter(idx, lookup(users.gather(idx)))
+        return lookup(users)
 
     return pl.struct("user_id", "account_id").map_batches(fill, return_dtype=pl.String, is_elementwise=True)
 
