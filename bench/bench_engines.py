@@ -1,0 +1,164 @@
+"""Benchmark: pql score (polars engine) vs the same rules hand-written in Polars and DuckDB, and the
+duckdb / spark engines. Each variant runs in its own process; peak RSS is that process's ru_maxrss.
+
+BENCH_SCALE=1.0 => 1M users / 125k accounts / 50M events (default 0.1). Data goes to bench/data/.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SCALE = float(os.environ.get("BENCH_SCALE", "0.1"))
+USERS = int(1_000_000 * SCALE)
+DATA = HERE / "data" / f"engines-{USERS}"
+CONFIG = ROOT / "config" / "pql.yaml"
+
+
+def ensure_data() -> None:
+    from pqlcli.synth import synth_workspace
+    from pqlcli.workspace import Workspace
+
+    if (DATA / "users.parquet").exists():
+        return
+    t = time.perf_counter()
+    synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=USERS * 50)
+    print(f"generated {USERS:,} users, {USERS * 50:,} events in {time.perf_counter() - t:.1f}s", flush=True)
+
+
+def hand_polars() -> None:
+    """The example config's rules written directly as Polars lazy queries."""
+    import polars as pl
+
+    from pqlcli.config import load
+    from pqlcli.domains import free_email_domains
+
+    as_of = load(CONFIG).as_of()
+    ts, lit = pl.col("timestamp"), (lambda d: pl.lit(d, dtype=pl.Datetime("us", "UTC")))
+    events = pl.scan_parquet(DATA / "events" / "*.parquet")
+    win = lambda ev, days: ((pl.col("event") == ev) & (ts >= lit(as_of - timedelta(days=days)))).sum()  # noqa: E731
+    metrics = (
+        events.filter(ts < lit(as_of))
+        .group_by("user_id")
+        .agg(
+            projects_30d=win("project_created", 30), invites_7d=win("user_invited", 7),
+            docs_30d=win("document_published", 30), pricing_views=win("viewed_pricing", 14),
+            integrations=(pl.col("event") == "integration_connected").sum(), logins_7d=win("login", 7),
+            active_days_30d=ts.dt.date().filter(ts >= lit(as_of - timedelta(days=30))).n_unique(),
+        )
+    )
+    accounts = pl.scan_parquet(DATA / "accounts.parquet")
+    firmo = pl.scan_parquet(DATA / "firmographics.parquet").filter(pl.col("status") == "found").select(
+        "domain", "employees", "raised", "country"
+    )
+    dom = pl.col("email").str.to_lowercase().str.split("@").list.get(1, null_on_oob=True)
+    users = pl.scan_parquet(DATA / "users.parquet").with_columns(email_domain=dom).with_columns(
+        is_free_email=pl.col("email_domain").is_in(sorted(free_email_domains()))
+    )
+    orphan = accounts.filter(pl.col("domain").is_not_null()).group_by("domain").agg(pl.col("account_id").min().alias("oa"))
+    users = users.join(orphan, left_on="email_domain", right_on="domain", how="left").with_columns(
+        account_id=pl.coalesce("account_id", pl.when(~pl.col("is_free_email")).then(pl.col("oa")))
+    )
+    users = users.join(accounts.select("account_id", pl.col("plan").alias("aplan"), pl.col("domain")), on="account_id", how="left")
+    users = users.with_columns(
+        plan=pl.coalesce("plan", "aplan"),
+        domain=pl.coalesce("domain", pl.when(~pl.col("is_free_email")).then(pl.col("email_domain"))),
+    ).join(firmo, on="domain", how="left").join(metrics, on="user_id", how="left").with_columns(
+        pl.col("projects_30d", "invites_7d", "docs_30d", "pricing_views", "integrations", "logins_7d", "active_days_30d").fill_null(0)
+    )
+    pts = lambda c, p: pl.when(c).then(p).otherwise(0)  # noqa: E731
+    fit = (pts(pl.col("employees") > 100, 30) + pts(pl.col("raised") > 10_000_000, 30)
+           + pts(pl.col("country").is_in(["US", "CA", "GB"]), 20) + pts(pl.col("is_free_email"), -20)
+           + pts(pl.col("title").str.contains("VP|CTO|Head|Director"), 20)).clip(0, 100)
+    usage = ((pl.col("projects_30d") * 5).clip(upper_bound=25) + (pl.col("invites_7d") * 10).clip(upper_bound=30)
+             + (pl.col("docs_30d") * 2).clip(upper_bound=20) + pts(pl.col("pricing_views") > 0, 15)
+             + pts(pl.col("integrations") > 0, 10) + pts(pl.col("logins_7d") == 0, -10)).clip(0, 100)
+    scored = users.with_columns(fit_score=fit, usage_score=usage).with_columns(
+        is_pql=((pl.col("fit_score") >= 50) & (pl.col("usage_score") >= 40) & pl.col("plan").is_in(["free", "trial"])).fill_null(False)
+    )
+    out = scored.collect(engine="streaming")
+    acct = out.lazy().filter(pl.col("account_id").is_not_null()).group_by("account_id").agg(
+        pl.len().alias("users"), pl.col("is_pql").sum().alias("pql_users"), pl.col("projects_30d").sum()
+    ).with_columns(pqa=pl.col("pql_users") / pl.col("users") >= 0.5).collect()
+    print(out.height, acct.height)
+
+
+def hand_duckdb() -> None:
+    spec = importlib.util.spec_from_file_location("diff", ROOT / "tests" / "test_differential.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from pqlcli.config import load
+    from pqlcli.workspace import Workspace
+
+    users, accounts = mod.hand_written(Workspace.open(DATA), load(CONFIG).as_of())
+    print(users.height, accounts.height)
+
+
+def pql_engine(name: str) -> None:
+    from pqlcli import config, scoring
+    from pqlcli.workspace import Workspace
+
+    r = scoring.compute(Workspace.open(DATA), config.load(CONFIG), engine_name=name)
+    print(r.users.height, r.accounts.height)
+
+
+VARIANTS = {
+    "pql score (polars)": "pql_engine('polars')",
+    "hand-written Polars": "hand_polars()",
+    "hand-written DuckDB": "hand_duckdb()",
+    "pql --engine duckdb": "pql_engine('duckdb')",
+    "pql --engine spark": "pql_engine('spark')",
+}
+
+
+def child(code: str) -> None:
+    t = time.perf_counter()
+    eval(code)
+    print(f"__TIME__ {time.perf_counter() - t:.3f}")
+    print(f"__RSS__ {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")  # KiB on Linux
+
+
+def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(sys.argv[2])
+        return 0
+    ensure_data()
+    try:
+        import pyspark  # noqa: F401
+        has_spark = True
+    except ImportError:
+        has_spark = False
+    results: dict[str, tuple[float, float]] = {}
+    for label, code in VARIANTS.items():
+        if "spark" in label and not has_spark:
+            print(f"{label}: skipped (pip install 'pqlcli[spark]')")
+            continue
+        proc = subprocess.run([sys.executable, __file__, "--child", code], capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            print(f"{label}: FAILED\n{proc.stderr[-2000:]}")
+            continue
+        vals = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("__"))
+        rss_kib = float(vals["__RSS__"])
+        if "spark" in label:  # the JVM is a child of the Python process
+            rss_kib = max(rss_kib, float(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+        results[label] = (float(vals["__TIME__"]), rss_kib / 1024)
+    base_pl = results.get("hand-written Polars", (float("nan"), 0))[0]
+    base_db = results.get("hand-written DuckDB", (float("nan"), 0))[0]
+    print(f"\n{USERS:,} users, {USERS // 8:,} accounts, {USERS * 50:,} events")
+    print(f"{'variant':<24} {'time s':>8} {'vs Polars':>10} {'vs DuckDB':>10} {'peak RSS MB':>12}")
+    for label, (secs, rss) in results.items():
+        print(f"{label:<24} {secs:>8.2f} {secs / base_pl:>9.2f}x {secs / base_db:>9.2f}x {rss:>12.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
