@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SPARK  := $(VENV)/.spark-installed
 
 .PHONY: demo test lint bench clean
 
@@ -12,10 +13,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The spark extra (pyspark, large) is only needed by the engine-equality tests.
+$(SPARK): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,spark]" || echo "pyspark could not be installed; Spark tests will be skipped"
+	touch $(SPARK)
+
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
-test: $(STAMP) lint
+test: $(SPARK) lint
 	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)

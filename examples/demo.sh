@@ -29,3 +29,29 @@ pql ingest events "$DATA/segment-tracks.jsonl"
 
 step "5. Workspace status"
 pql status
+
+step "6. Enrich company domains through the embedded Clearbit-compatible stub (real HTTP on loopback)"
+pql enrich --provider stub
+
+step "7. Validate the config against the workspace, then score"
+pql config validate --config "$HERE/../config/pql.yaml"
+pql score --config "$HERE/../config/pql.yaml"
+
+step "8. A rep's leads (PQL_OWNER=ana@ourco.com), best first, with the reasons"
+PQL_OWNER=ana@ourco.com pql list users --owner me --limit 15
+
+step "9. Unowned Tier 1 leads, for routing"
+pql list users --owner none --tier 1 --limit 10
+
+step "10. Why is the top lead a lead?"
+TOP="$(PQL_OWNER=ana@ourco.com pql list users --owner me --limit 1 --columns email --format csv | tail -n 1)"
+pql explain "$TOP"
+
+step "11. Tier report in the terminal, and as one self-contained HTML page"
+pql tiers report
+OUT_DIR="$(dirname "$PQL_WORKSPACE")"
+pql tiers report --format html --out "$OUT_DIR/report.html"
+echo "Wrote $OUT_DIR/report.html — open it in any browser."
+
+step "12. The same config as warehouse SQL (Snowflake dialect), first lines"
+pql sql --dialect snowflake --config "$HERE/../config/pql.yaml" | head -n 25
