@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,6 +102,28 @@ def test_events_without_ids_dedupe_on_row_hash(tmp_path: Path, ws_path: Path):
     ids = Workspace(ws_path).scan("events").collect()["event_id"]
     assert ids.str.starts_with("h:").all() and ids.n_unique() == 2
     assert len(list((ws_path / "events").glob("part-*.parquet"))) == 1  # an empty re-ingest adds no part
+
+
+@pytest.mark.parametrize("by_hash", [True, False])
+def test_events_take_account_from_users_where_missing(tmp_path: Path, ws_path: Path, monkeypatch, by_hash):
+    import pqlcli.ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "_HASH_LOOKUP", by_hash)
+    users = tmp_path / "u.csv"
+    users.write_text("user_id,account_id\nu1,a1\nu2,\nu3,a3\n")
+    ingest(ws_path, "users", [str(users)])
+    no_col = tmp_path / "e1.csv"
+    no_col.write_text("event_id,user_id,event,timestamp\n1,u3,login,2026-10-01T00:00:00Z\n2,u1,login,2026-10-01T00:00:00Z\n"
+                      "3,u9,login,2026-10-01T00:00:00Z\n4,u2,login,2026-10-01T00:00:00Z\n")
+    some = tmp_path / "e2.csv"
+    some.write_text("event_id,user_id,account_id,event,timestamp\n5,u1,,login,2026-10-01T00:00:00Z\n"
+                    "6,u1,zz,login,2026-10-01T00:00:00Z\n7,u3,,login,2026-10-01T00:00:00Z\n")
+    ingest(ws_path, "events", [str(no_col)])
+    ingest(ws_path, "events", [str(some)])
+    got = dict(Workspace(ws_path).scan("events").select("event_id", "account_id").collect().iter_rows())
+    assert got == {"1": "a3", "2": "a1", "3": None, "4": None, "5": "a1", "6": "zz", "7": "a3"}
+    first = pl.read_parquet(sorted((ws_path / "events").glob("part-*.parquet"))[0])
+    assert first["event_id"].to_list() == ["1", "2", "3", "4"]  # input order kept
 
 
 def test_examples_generate_is_deterministic(pql, tmp_path: Path):

@@ -219,22 +219,33 @@ def _event_ids(hash_cols: list[str]) -> Any:
     return pl.struct(["event_id", *hash_cols]).map_batches(fill, return_dtype=pl.String, is_elementwise=True)
 
 
+_HASH_LOOKUP = True  # tests turn it off to exercise the join fallback
+
+
 def _account_from_users(ws: Workspace) -> Any:
     """``account_id``, taken from the users table where the event has none.
 
-    Looked up batch by batch (a small in-memory join per batch, only for the rows that need it), so the
-    events keep their order and no join over the whole event stream is planned.
+    Looked up batch by batch, only for the rows that need it (a binary search of ``user_id``'s hash in
+    the users' sorted hashes, then the id compared), so the events keep their order and no join over
+    the whole event stream is planned; memory is the users' ids, not the events'.
     """
     import polars as pl
 
     owners = (
-        ws.scan("users").select("user_id", pl.col("account_id").cast(pl.String).alias("_owner"))
-        .unique("user_id", keep="any").collect()
+        ws.scan("users").select(pl.col("user_id").cast(pl.String), pl.col("account_id").cast(pl.String).alias("_owner"))
+        .unique("user_id", keep="any").with_columns(pl.col("user_id").hash(11).alias("_h")).sort("_h").collect()
     )
+    hashes, ids, accounts_of = owners["_h"], owners["user_id"], owners["_owner"]
+    by_hash = _HASH_LOOKUP and len(owners) > 0 and hashes.n_unique() == len(owners)
 
     def lookup(users: pl.Series) -> pl.Series:
-        found = users.to_frame("user_id").join(owners, on="user_id", how="left", maintain_order="left")
-        return found["_owner"].alias("account_id")
+        if not by_hash:  # two user ids share a 64-bit hash (or no users): a plain join
+            found = users.to_frame("user_id").join(owners, on="user_id", how="left", maintain_order="left")
+            return found["_owner"].alias("account_id")
+        # binary search of the user's id hash among the users' sorted hashes; the id itself is compared
+        at = hashes.search_sorted(users.hash(11), side="left").clip(0, len(hashes) - 1)
+        frame = pl.DataFrame({"user_id": users, "_id": ids.gather(at), "_owner": accounts_of.gather(at)})
+        return frame.select(pl.when(pl.col("_id") == pl.col("user_id")).then(pl.col("_owner")).alias("account_id")).to_series()
 
     def fill(batch: pl.Series) -> pl.Series:
         accounts = batch.struct.field("account_id")
