@@ -139,20 +139,25 @@ def parse_timestamps(values: list[Any], timezone: str | None = None) -> list[dat
     return frame.select(timestamp_expr("v", pl.String(), timezone)).to_series().to_list()
 
 
+def _blank_to_null(text: pl.Expr) -> pl.Expr:
+    """'' -> null. (``replace`` evaluates ``text`` once; a when/then/otherwise evaluated it twice.)"""
+    return text.replace("", None)
+
+
 def id_expr(col: str) -> pl.Expr:
     """Ids are strings, trimmed; '' is missing. Empty is missing."""
     text = pl.col(col).cast(pl.String).str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text)
+    return _blank_to_null(text)
 
 
 def text_expr(col: str) -> pl.Expr:
     text = pl.col(col).cast(pl.String).str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text)
+    return _blank_to_null(text)
 
 
 def email_expr(col: str) -> pl.Expr:
     text = pl.col(col).cast(pl.String).str.strip_chars().str.to_lowercase().str.strip_prefix("mailto:")
-    return pl.when(text == "").then(None).otherwise(text)
+    return _blank_to_null(text)
 
 
 _SCHEME = r"^[a-z][a-z0-9+.\-]*://"
@@ -172,7 +177,7 @@ def domain_expr(col: str) -> pl.Expr:
         .str.replace(r"^www\d*\.", "")
         .str.strip_chars(".")
     )
-    return pl.when(text == "").then(None).otherwise(text)
+    return _blank_to_null(text)
 
 
 def normalize_domain(value: str | None) -> str | None:
