@@ -140,8 +140,9 @@ def parse_timestamps(values: list[Any], timezone: str | None = None) -> list[dat
 
 
 def _blank_to_null(text: pl.Expr) -> pl.Expr:
-    """'' -> null. (``replace`` evaluates ``text`` once; a when/then/otherwise evaluated it twice.)"""
-    return text.replace("", None)
+    """'' -> null. (Not ``text.replace("", None)``: in the streaming ingest plan that measured slower and
+    took twice the memory.)"""
+    return pl.when(text == "").then(None).otherwise(text)
 
 
 def id_expr(col: str) -> pl.Expr:
