@@ -114,7 +114,8 @@ def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[
     hasher = ThreadPoolExecutor(max_workers=1)  # sha256 of the inputs overlaps the Polars work
     try:
         digests = {path: hasher.submit(_sha256, path) for _, path in files}
-        goods, bads, used = [], [], []
+        goods, bads, counts, used = [], [], [], []
+        parse_rejected = 0
         for label, path in files:
             if progress:
                 progress.update(description=f"Reading {Path(label).name}")
@@ -122,13 +123,15 @@ def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[
                 normalized = normalize_source(source, kind, fmt, mapping, timezone)
                 goods.append(normalized.good)
                 bads.append(normalized.rejects)
+                counts.append(source.frame.select(pl.len().alias("n")))
+                parse_rejected += 0 if source.parse_rejects is None else len(source.parse_rejects)
                 used.append(normalized.preset)
             if progress:
                 progress.advance(1)
         if progress:
             progress.update(description=f"Writing {kind}")
         good = _concat(goods)
-        rejects = _concat(bads)
+        rejects = _Rejects(_concat(bads), _concat(counts), parse_rejected)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         rejects_tmp = tmp / "rejects.csv"
         if kind == "events":
@@ -187,16 +190,28 @@ def _row_hash(columns: Iterable[str]) -> Any:
     return pl.concat_str(parts, separator="\x1f").hash(20261101)
 
 
-def _sink_outputs(good: Any, rejects: Any, staged: Path, rejects_tmp: Path, what: str) -> tuple[int, int]:
-    """One streaming pass: usable rows to ``staged`` (Parquet), rejects to ``rejects_tmp`` (CSV).
+@dataclass
+class _Rejects:
+    plan: Any  # the rejected rows (row, reason, source, original fields)
+    counts: Any  # rows of every source frame (cheap: CSV line count, Parquet metadata)
+    parse_rejected: int  # JSON lines that were not objects (already in ``plan``, not in ``counts``)
 
-    Returns (rows read, rows rejected), both counted from what was written (Parquet metadata and the
-    small rejects file) rather than by extra branches of the plan, so the input is read exactly once.
+
+def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path, what: str) -> tuple[int, int]:
+    """Usable rows to ``staged`` (Parquet) in one streaming pass; rejects to ``rejects_tmp`` (CSV).
+
+    Returns (rows read, rows rejected). The rows of the sources are counted (nearly free) and compared
+    with the usable rows written: only when some are missing does a second pass write the rejects, so
+    the common case reads the input once, with no second branch in the plan.
     """
     import polars as pl
 
-    _collect([good.sink_parquet(staged, lazy=True), rejects.sink_csv(rejects_tmp, lazy=True)], what)
+    _collect([good.sink_parquet(staged, lazy=True)], what)
     usable = int(pl.scan_parquet(staged).select(pl.len()).collect().item())
+    total = int(_collect([rejects.counts.select(pl.col("n").sum())], what)[0].item()) + rejects.parse_rejected
+    if total == usable:
+        return total, 0
+    _collect([rejects.plan.sink_csv(rejects_tmp, lazy=True)], what)
     rejected = int(pl.scan_csv(rejects_tmp, infer_schema=False).select(pl.len()).collect().item())
     return usable + rejected, rejected
 
@@ -285,7 +300,7 @@ def _ids_are_new(ws: Workspace, staged: Path, rows: int) -> bool:
     return True
 
 
-def _merge_events(ws: Workspace, good: Any, rejects: Any, rejects_tmp: Path, tmp: Path,
+def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path, tmp: Path,
                   stamp: str) -> IngestResult:
     import polars as pl
 
@@ -324,7 +339,7 @@ def _merge_events(ws: Workspace, good: Any, rejects: Any, rejects_tmp: Path, tmp
     return IngestResult("events", read=read, added=added, duplicates=read - added - rejected, rejected=rejected)
 
 
-def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: Any, rejects_tmp: Path,
+def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, rejects_tmp: Path,
                     tmp: Path) -> IngestResult:
     import polars as pl
 
