@@ -323,15 +323,22 @@ def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path
     read, rejected = _sink_outputs(good, rejects, staged, rejects_tmp, "events")
     usable = read - rejected
     part_tmp = staged
+    added = usable
     if usable and not _ids_are_new(ws, staged, usable):
         # duplicates within the file or already in the table: keep the first row per new id
         fresh = pl.scan_parquet(staged)
         if ws.has_table("events"):
-            fresh = fresh.join(ws.scan("events").select("event_id"), on="event_id", how="anti")
-        part_tmp = tmp / "part.parquet"
-        _collect([fresh.unique(subset=["event_id"], keep="first", maintain_order=True).sink_parquet(part_tmp, lazy=True)],
-                 "events")
-    added = int(pl.scan_parquet(part_tmp).select(pl.len()).collect().item()) if usable else 0
+            known = ws.scan("events").select("event_id")
+            # the same export again (the usual case): no new id at all, checked on the id column alone
+            if int(_collect([fresh.select("event_id").join(known, on="event_id", how="anti").select(pl.len())],
+                            "events")[0].item()) == 0:
+                added = 0
+            fresh = fresh.join(known, on="event_id", how="anti")
+        if added:
+            part_tmp = tmp / "part.parquet"
+            _collect([fresh.unique(subset=["event_id"], keep="first", maintain_order=True)
+                      .sink_parquet(part_tmp, lazy=True)], "events")
+            added = int(pl.scan_parquet(part_tmp).select(pl.len()).collect().item())
     if added:
         folder = ws.table_path("events")
         folder.mkdir(parents=True, exist_ok=True)
