@@ -53,5 +53,10 @@ OUT_DIR="$(dirname "$PQL_WORKSPACE")"
 pql tiers report --format html --out "$OUT_DIR/report.html"
 echo "Wrote $OUT_DIR/report.html — open it in any browser."
 
-step "12. The same config as warehouse SQL (Snowflake dialect), first lines"
-pql sql --dialect snowflake --config "$HERE/../config/pql.yaml" | head -n 25
+step "12. The same config as warehouse SQL (Snowflake dialect)"
+pql sql --dialect snowflake --config "$HERE/../config/pql.yaml" > "$OUT_DIR/pql_scores.snowflake.sql"
+echo "Wrote $OUT_DIR/pql_scores.snowflake.sql ($(wc -l < "$OUT_DIR/pql_scores.snowflake.sql") lines); its steps and rules:"
+grep -oE "/\* .* \*/" "$OUT_DIR/pql_scores.snowflake.sql" | head -n 32
+
+step "Done"
+echo "Workspace: $PQL_WORKSPACE — try: PQL_WORKSPACE=$PQL_WORKSPACE .venv/bin/pql list accounts"
