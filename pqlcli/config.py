@@ -432,8 +432,10 @@ def _suggest(word: str, options: Any) -> str:
 
 
 def load(path: str | Path | None = None) -> LoadedConfig:
-    """Load and validate a config file (default ``config/pql.yaml``)."""
-    path = Path(path) if path else DEFAULT_CONFIG
+    """Load and validate a config file (default ``$PQL_CONFIG``, else ``config/pql.yaml``)."""
+    import os
+
+    path = Path(path) if path else Path(os.environ.get("PQL_CONFIG") or DEFAULT_CONFIG)
     if not path.exists():
         raise ConfigError(
             f"The config file {path} does not exist.",

@@ -12,7 +12,7 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's workspace, owner or keys."""
-    for var in ("PQL_WORKSPACE", "PQL_OWNER", "PQL_DEBUG", "CLEARBIT_API_KEY", "PQL_CLEARBIT_URL"):
+    for var in ("PQL_WORKSPACE", "PQL_OWNER", "PQL_DEBUG", "PQL_CONFIG", "CLEARBIT_API_KEY", "PQL_CLEARBIT_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "120")

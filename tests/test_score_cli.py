@@ -85,3 +85,18 @@ def test_explain_user_and_account(pql, ws_path):
     assert rc == 0 and data["level"] == "account" and data["pqa"]["users"] == acct["users"]
     rc, _, err = pql("explain", "nobody@nowhere.test")
     assert rc == 2 and "No user or account" in err
+
+
+def test_config_from_env(pql, ws_path, monkeypatch):
+    _ws(ws_path)
+    monkeypatch.setenv("PQL_CONFIG", str(CONFIG))
+    rc, out, err = pql("score", "--format", "json")
+    assert rc == 0, err and json.loads(out)["as_of"].startswith("2026-11-01")
+    monkeypatch.setenv("PQL_CONFIG", str(ws_path / "missing.yaml"))
+    rc, _, err = pql("config", "validate")
+    assert rc == 1 and "missing.yaml" in err
+
+
+def test_sql_unknown_dialect_is_usage_error_before_config(pql):
+    rc, _, err = pql("sql", "--dialect", "oracle")
+    assert rc == 2 and "snowflake" in err

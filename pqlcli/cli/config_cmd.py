@@ -14,7 +14,7 @@ config_app = typer.Typer(help="Check the scoring config and print its JSON Schem
 
 @config_app.command("validate")
 def validate(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The scoring config (YAML).")] = Path("config/pql.yaml"),
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="The scoring config (YAML; default $PQL_CONFIG, else config/pql.yaml).")] = None,
 ) -> None:
     """Check a config's syntax, types, rules and columns (against the workspace when it has data)."""
     from pqlcli import config as config_mod

@@ -9,11 +9,11 @@ import typer
 
 from pqlcli.cli import common
 
-CONFIG_HELP = "The scoring config (YAML)."
+CONFIG_HELP = "The scoring config (YAML; default $PQL_CONFIG, else config/pql.yaml)."
 
 
 def score(
-    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = Path("config/pql.yaml"),
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date/time (UTC); overrides the config.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="polars (default), duckdb or spark.")] = "polars",
     format: Annotated[str, typer.Option("--format", help="Summary format: table or json.")] = "table",

@@ -16,7 +16,7 @@ def sql(
     dialect: Annotated[
         str, typer.Option("--dialect", "-d", help="duckdb, postgres, snowflake, bigquery, spark or trino.")
     ] = "duckdb",
-    config: Annotated[Path, typer.Option("--config", "-c", help="The scoring config (YAML).")] = Path("config/pql.yaml"),
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="The scoring config (YAML; default $PQL_CONFIG, else config/pql.yaml).")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date/time (UTC); default: the config's, else now.")] = None,
     table: Annotated[
         list[str] | None,
@@ -38,6 +38,8 @@ def sql(
 
     if output not in OUTPUTS:
         raise UsageError(f"--output {output!r} is not an output of pql sql.", f"Use one of: {', '.join(OUTPUTS)}.")
+    if dialect.lower() not in sqlgen.DIALECTS:
+        raise UsageError(f"Unknown SQL dialect {dialect!r}.", f"Supported dialects: {', '.join(sqlgen.DIALECTS)}.")
     loaded = config_mod.load(config)
     tables = common.parse_kv(table, "--table")
     schemas = _workspace_schemas()
