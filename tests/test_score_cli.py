@@ -91,7 +91,8 @@ def test_config_from_env(pql, ws_path, monkeypatch):
     _ws(ws_path)
     monkeypatch.setenv("PQL_CONFIG", str(CONFIG))
     rc, out, err = pql("score", "--format", "json")
-    assert rc == 0, err and json.loads(out)["as_of"].startswith("2026-11-01")
+    assert rc == 0, err
+    assert json.loads(out)["as_of"].startswith("2026-11-01")
     monkeypatch.setenv("PQL_CONFIG", str(ws_path / "missing.yaml"))
     rc, _, err = pql("config", "validate")
     assert rc == 1 and "missing.yaml" in err
