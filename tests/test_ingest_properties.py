@@ -126,6 +126,28 @@ def test_events_take_account_from_users_where_missing(tmp_path: Path, ws_path: P
     assert first["event_id"].to_list() == ["1", "2", "3", "4"]  # input order kept
 
 
+@pytest.mark.parametrize("bucket_rows", [8_000_000, 2])
+def test_event_dedupe_within_file_and_against_table(tmp_path: Path, ws_path: Path, monkeypatch, bucket_rows):
+    import pqlcli.ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "_DEDUPE_BUCKET_ROWS", bucket_rows)  # 2: the checks run in many hash buckets
+    head = "event_id,user_id,event,timestamp\n"
+    first = tmp_path / "a.csv"
+    first.write_text(head + "".join(f"e{i},u1,login,2026-10-01T00:00:0{i}Z\n" for i in range(6)))
+    second = tmp_path / "b.csv"  # e4, e5 known; e6 twice; e7 new
+    second.write_text(head + "e4,u1,login,2026-10-01T00:00:04Z\ne6,u1,a,2026-10-02T00:00:00Z\n"
+                      "e5,u1,login,2026-10-01T00:00:05Z\ne6,u1,b,2026-10-03T00:00:00Z\ne7,u2,c,2026-10-04T00:00:00Z\n")
+    a = ingest(ws_path, "events", [str(first)])
+    b = ingest(ws_path, "events", [str(second)])
+    again = ingest(ws_path, "events", [str(second)])
+    assert (a.added, b.read, b.added, b.duplicates) == (6, 5, 2, 3)
+    assert (again.added, again.duplicates) == (0, 5)
+    events = Workspace(ws_path).scan("events").collect()
+    assert sorted(events["event_id"].to_list()) == [f"e{i}" for i in range(8)]
+    assert events.filter(pl.col("event_id") == "e6")["event"].to_list() == ["a"]  # the first row of an id wins
+    assert len(list((ws_path / "events").glob("part-*.parquet"))) == 2
+
+
 def test_examples_generate_is_deterministic(pql, tmp_path: Path):
     for out in ("a", "b"):
         code, _, err = pql("examples", "generate", "--users", "300", "--out", str(tmp_path / out), "--seed", "3")

@@ -300,6 +300,22 @@ def _ids_are_new(ws: Workspace, staged: Path, rows: int) -> bool:
     return True
 
 
+def _has_new_ids(staged: Any, known: Any, rows: int) -> bool:
+    """Whether any staged ``event_id`` is not in ``known`` (exact, on the id column alone, bucketed by
+    hash like :func:`_ids_are_new` so memory stays bounded as the table grows)."""
+    import polars as pl
+
+    known_rows = int(known.select(pl.len()).collect().item())
+    buckets = max(1, -(-(rows + known_rows) // _DEDUPE_BUCKET_ROWS))
+    ids = staged.select("event_id")
+    for i in range(buckets):
+        mine = ids if buckets == 1 else ids.filter(pl.col("event_id").hash(7) % buckets == i)
+        theirs = known if buckets == 1 else known.filter(pl.col("event_id").hash(7) % buckets == i)
+        if int(_collect([mine.join(theirs, on="event_id", how="anti").select(pl.len())], "events")[0].item()):
+            return True
+    return False
+
+
 def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path, tmp: Path,
                   stamp: str) -> IngestResult:
     import polars as pl
@@ -329,9 +345,7 @@ def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path
         fresh = pl.scan_parquet(staged)
         if ws.has_table("events"):
             known = ws.scan("events").select("event_id")
-            # the same export again (the usual case): no new id at all, checked on the id column alone
-            if int(_collect([fresh.select("event_id").join(known, on="event_id", how="anti").select(pl.len())],
-                            "events")[0].item()) == 0:
+            if not _has_new_ids(fresh, known, usable):  # the same export again: nothing to add
                 added = 0
             fresh = fresh.join(known, on="event_id", how="anti")
         if added:
