@@ -332,18 +332,8 @@ class _Compiler:
 
         # user scores
         self.scores("users", "users_kept", "user", [], self.user_out)
-        user_pqls = [(i, p) for i, p in enumerate(cfg.pqls) if p.level == "user"]
-        pql_items = [
-            f"COALESCE({self.cond(('pqls', i, 'when'), p.when, f'PQL {p.name!r} (user level)')}, FALSE) "
-            f"AS {_ident('pql__' + p.name)} {_comment('PQL ' + p.name + ': ' + p.when)}"
-            for i, p in user_pqls
-        ]
-        self.add(
-            "users_pqls",
-            "user-level PQL definitions (a NULL condition is false)",
-            f"SELECT *{''.join(', ' + i for i in pql_items)} FROM users_labels",
-        )
-        is_pql = " OR ".join(_ident("pql__" + p.name) for _, p in user_pqls) or "FALSE"
+        self.pql_flags("user", "users_pqls", "users_labels")
+        is_pql = " OR ".join(_ident("pql__" + p.name) for p in cfg.pqls if p.level == "user") or "FALSE"
         self.add(
             "user_scores",
             "one row per scored user, in the snapshot's columns (docs/snapshot.md)",
@@ -414,17 +404,7 @@ class _Compiler:
             f"SELECT *{null_items} FROM accounts_pqa",
         )
         self.scores("accounts", "accounts_ctx", "account", list(nulls), self.acct_out)
-        acct_pqls = [(i, p) for i, p in enumerate(cfg.pqls) if p.level == "account"]
-        pql_items = [
-            f"COALESCE({self.cond(('pqls', i, 'when'), p.when, f'PQL {p.name!r} (account level)')}, FALSE) "
-            f"AS {_ident('pql__' + p.name)} {_comment('PQL ' + p.name + ': ' + p.when)}"
-            for i, p in acct_pqls
-        ]
-        self.add(
-            "accounts_pqls",
-            "account-level PQL definitions (a NULL condition is false)",
-            f"SELECT *{''.join(', ' + i for i in pql_items)} FROM accounts_labels",
-        )
+        self.pql_flags("account", "accounts_pqls", "accounts_labels")
         self.add(
             "account_scores",
             "one row per account, in the snapshot's columns (docs/snapshot.md)",
@@ -527,6 +507,20 @@ class _Compiler:
         return (
             f"CASE WHEN {cond} THEN {_num(rule.points)} ELSE 0.0 END AS {_ident(section + '__' + rule.name)} "
             f"{_comment(f'{section} rule {rule.name}: {text}')}"
+        )
+
+    def pql_flags(self, level: str, name: str, source: str) -> None:
+        """One boolean column per PQL definition of this level (a NULL condition is false)."""
+        items = [
+            f"COALESCE({self.cond(('pqls', i, 'when'), p.when, f'PQL {p.name!r} ({level} level)')}, FALSE) "
+            f"AS {_ident('pql__' + p.name)} {_comment('PQL ' + p.name + ': ' + p.when)}"
+            for i, p in enumerate(self.cfg.pqls)
+            if p.level == level
+        ]
+        self.add(
+            name,
+            f"{level}-level PQL definitions (a NULL condition is false)",
+            f"SELECT *{''.join(', ' + i for i in items)} FROM {source}",
         )
 
     def scores(self, prefix: str, source: str, level: str, drop: list[str], out: dict[str, Any]) -> None:
