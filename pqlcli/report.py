@@ -126,7 +126,10 @@ def qualified_expr(level: str, columns: list[str]) -> pl.Expr:
 
 # ---- the "why" column -----------------------------------------------------------------------------
 def add_why(frame: pl.DataFrame, top: int = WHY_TOP) -> pl.DataFrame:
-    """Add ``why``: the rules that fired, biggest absolute points first, e.g. ``invites +30, dormant −10``."""
+    """Add ``why``: the rules that fired, e.g. ``invites +30, big_company +30, projects +25``.
+
+    Usage and fit rules alternate (what they did, who they are), each biggest absolute points first.
+    """
     import polars as pl
 
     rule_cols = [c for c in frame.columns if c.startswith(("fit__", "usage__"))]
@@ -154,7 +157,12 @@ def add_why(frame: pl.DataFrame, top: int = WHY_TOP) -> pl.DataFrame:
                 number,
             ).alias("label")
         )
-        .sort(["_row", magnitude, "rule"], descending=[False, True, False])
+        # what they did and who they are, alternately: usage #1, fit #1, usage #2, ...
+        .with_columns(kind=pl.col("rule").str.starts_with("fit__").cast(pl.Int8))
+        .with_columns(
+            rank=pl.struct(magnitude.neg().alias("m"), pl.col("rule")).rank("ordinal").over("_row", "kind")
+        )
+        .sort(["_row", "rank", "kind"])
         .group_by("_row", maintain_order=True)
         .agg(pl.col("label").head(top).str.join(", ").alias(WHY))
     )

@@ -36,16 +36,21 @@ def test_default_order_is_tier_then_usage_then_fit(snaps):
     assert keys == sorted(keys)
 
 
-def test_why_lists_fired_rules_biggest_first(snaps):
+def test_why_alternates_usage_and_fit_biggest_first(snaps):
     frame = report.list_leads(snaps[1], "users", columns="user_id,why")
     full = pl.read_parquet(snaps[1] / "users.parquet")
     row = full.filter(pl.col("user_id") == frame["user_id"][0]).row(0, named=True)
-    fired = sorted(
-        ((k.split("__", 1)[1], v) for k, v in row.items() if k.startswith(("fit__", "usage__")) and v),
-        key=lambda kv: (-abs(kv[1]), kv[0]),
-    )
-    assert frame["why"][0].split(", ")[0] == f"{fired[0][0]} {'+' if fired[0][1] > 0 else '−'}{abs(fired[0][1]):.0f}"
-    assert len(frame["why"][0].split(", ")) == min(3, len(fired))
+
+    def fired(kind):
+        pairs = [(k.split("__", 1)[1], v) for k, v in row.items() if k.startswith(kind + "__") and v]
+        return [f"{n} {'+' if v > 0 else '−'}{abs(v):.0f}" for n, v in sorted(pairs, key=lambda kv: (-abs(kv[1]), kv[0]))]
+
+    usage, fit = fired("usage"), fired("fit")
+    expected = [x for pair in zip(usage, fit, strict=False) for x in pair]
+    expected += usage[len(fit):] + fit[len(usage):]
+    assert frame["why"][0].split(", ") == expected[:3]
+    mixed = report.add_why(pl.DataFrame({"fit__big": [30.0], "fit__us": [20.0], "usage__a": [5.0], "usage__b": [25.0]}))
+    assert mixed["why"][0] == "b +25, big +30, a +5"
     negative = report.add_why(pl.DataFrame({"fit__a": [0.0], "usage__dormant": [-10.0], "usage__x": [2.5]}))
     assert negative["why"][0] == "dormant −10, x +2.5"
     assert report.add_why(pl.DataFrame({"fit__a": [0.0]}))["why"][0] == ""
