@@ -269,3 +269,23 @@ def test_same_inputs_same_bytes(tmp_path):
 
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "config" / "pql.yaml").read_text()
+
+
+def test_active_days_long_and_short_windows(tmp_path):
+    # one event a day for 100 days (two a day on some), plus one 2 hours before as_of
+    events = [ev("u1", "login", AS_OF - timedelta(days=d, hours=3)) for d in range(100)]
+    events += [ev("u1", "page", AS_OF - timedelta(days=d, hours=5)) for d in range(0, 100, 3)]
+    events += [ev("u1", "page", AS_OF - timedelta(hours=2))]
+    ws = make_ws(tmp_path, [{"user_id": "u1"}, {"user_id": "u2"}], [], events)
+    cfg = """version: 1
+metrics:
+  d90: {event: "*", window: 90d, agg: active_days}
+  d70: {event: "*", window: 70d, agg: active_days}
+  h12: {event: "*", window: 12h, agg: active_days}
+  ever: {event: "*", agg: active_days}
+"""
+    r = row(score_with(ws, cfg).users, "user_id", "u1")
+    # dates within [as_of - N days, as_of): the event d days and 3-5 hours back falls on date as_of - d - 1
+    assert r["d90"] == 90 and r["d70"] == 70 and r["ever"] == 100
+    assert r["h12"] == 1  # only 2026-10-31 has events in the last 12 hours
+    assert row(score_with(ws, cfg).users, "user_id", "u2")["d90"] == 0

@@ -171,12 +171,17 @@ def _as_of_lit(as_of: datetime) -> pl.Expr:
     return pl.lit(as_of, dtype=TS)
 
 
-def metric_expr(name: str, m: Metric, as_of: datetime) -> pl.Expr:
+def metric_expr(name: str, m: Metric, as_of: datetime, *, before_as_of: bool = False) -> pl.Expr:
+    """One metric as an aggregation over a user's events.
+
+    ``before_as_of``: the events were already filtered to ``timestamp < as_of`` (as in
+    :func:`user_metrics`), so the condition need not repeat it for every metric.
+    """
     ts = pl.col("timestamp")
-    cond = ts < _as_of_lit(as_of)
+    cond = pl.lit(True) if before_as_of else ts < _as_of_lit(as_of)
     window = m.window_td
     if window is not None:
-        cond = cond & (ts >= _as_of_lit(as_of - window))
+        cond = (ts >= _as_of_lit(as_of - window)) if before_as_of else cond & (ts >= _as_of_lit(as_of - window))
     if not m.any_event:
         events = m.events
         cond = cond & (pl.col("event") == events[0] if len(events) == 1 else pl.col("event").is_in(events))
@@ -190,6 +195,8 @@ def metric_expr(name: str, m: Metric, as_of: datetime) -> pl.Expr:
     if m.agg == "count":
         return cond.sum().cast(pl.Int64).alias(name)
     if m.agg == "active_days":
+        if window is not None:
+            return _active_days_bitmask(name, cond, as_of, window)
         return ts.dt.date().filter(cond).n_unique().cast(pl.Int64).alias(name)
     if m.agg == "sum":
         return pl.col(m.prop or "").cast(pl.Float64, strict=False).filter(cond).sum().alias(name)
@@ -197,6 +204,25 @@ def metric_expr(name: str, m: Metric, as_of: datetime) -> pl.Expr:
         return pl.col(m.prop or "").filter(cond & pl.col(m.prop or "").is_not_null()).n_unique().cast(pl.Int64).alias(name)
     first_or_last = ts.filter(cond).min() if m.agg == "first_seen" else ts.filter(cond).max()
     return ((_as_of_lit(as_of) - first_or_last).dt.total_microseconds().cast(pl.Float64) / 86_400e6).alias(name)
+
+
+def _active_days_bitmask(name: str, cond: pl.Expr, as_of: datetime, window: timedelta) -> pl.Expr:
+    """Distinct UTC dates with an event in a window, as OR-ed day bits and a popcount.
+
+    Same result as ``n_unique`` of the dates, but the aggregation is a bitwise OR, which the streaming
+    group-by reduces in place instead of keeping every date of every user.
+    """
+    ts = pl.col("timestamp")
+    first_day = (as_of - window).date()
+    slots = (as_of.date() - first_day).days + 1
+    idx = (ts.dt.date() - pl.lit(first_day)).dt.total_days().cast(pl.Int64)
+    counts = []
+    for word in range((slots + 63) // 64):
+        lo = word * 64
+        in_word = (idx >= lo) & (idx < lo + 64)
+        bit = pl.lit(2, dtype=pl.UInt64).pow((idx - lo).clip(0, 63).cast(pl.UInt64))
+        counts.append(bit.filter(cond & in_word).bitwise_or().fill_null(0).bitwise_count_ones().cast(pl.Int64))
+    return pl.sum_horizontal(counts).cast(pl.Int64).alias(name)
 
 
 def metric_fill(m: Metric) -> Any:
@@ -222,7 +248,7 @@ def user_metrics(events: pl.LazyFrame, cfg: Config, as_of: datetime) -> pl.LazyF
     if metrics and not any(m.any_event for m in metrics.values()):
         names = sorted({e for m in metrics.values() for e in m.events})
         pre = pre & pl.col("event").is_in(names)
-    exprs = [metric_expr(name, m, as_of) for name, m in metrics.items()]
+    exprs = [metric_expr(name, m, as_of, before_as_of=True) for name, m in metrics.items()]
     # __events: how many events the metrics looked at, to report events of unknown users
     return events.filter(pre).group_by("user_id").agg(*exprs, pl.len().cast(pl.Int64).alias("__events"))
 
@@ -486,11 +512,15 @@ class ScoreFrames:
 
 
 def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, *, streaming: bool = True) -> ScoreFrames:
-    """Score: one streaming pass over events for the metrics, then users, then accounts from the users."""
+    """Score: one streaming pass over events for the metrics, then users, then accounts from the users.
+
+    Only the events pass streams (it is the big one); users and accounts are one row each and run
+    faster on the in-memory engine.
+    """
     engine: Any = "streaming" if streaming else "auto"
     events = _ensure(inputs.events, EVENTS.columns)
     metrics = user_metrics(events, loaded.config, as_of).collect(engine=engine).lazy()
     plans = build_plans(loaded, inputs, as_of, metrics=metrics)
-    users = plans.users.collect(engine=engine)
-    accounts, stats = pl.collect_all([plans.accounts_for(users.lazy()), plans.stats], engine=engine)
+    users = plans.users.collect(engine="in-memory")
+    accounts, stats = pl.collect_all([plans.accounts_for(users.lazy()), plans.stats], engine="in-memory")
     return ScoreFrames(users, accounts, stats.to_dicts()[0], as_of, plans.warnings)
