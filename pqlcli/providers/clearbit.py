@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 
@@ -181,6 +182,8 @@ class _Run:
     async def _main(self) -> None:
         import httpx
 
+        from pqlcli.providers.loopback import LoopbackTransport, is_loopback_url
+
         _fast_failing_sniffio()
         self.loop = asyncio.get_running_loop()
         self.main_task = asyncio.current_task()
@@ -193,17 +196,27 @@ class _Run:
         for domain in self.domains:
             self.work.put_nowait((domain, 0))
         self.n_workers = min(opts.concurrency, len(self.domains))
+        base_url = opts.base_url.rstrip("/")
+        self.find_url = base_url + FIND_PATH + "?domain="
+        transport = self.provider.transport
+        verify: Any = True
+        if transport is None and is_loopback_url(base_url):
+            # The embedded stub (or `pql provider serve`): a lean keep-alive transport, shared by all workers.
+            transport = LoopbackTransport()
+        elif transport is None:
+            verify = httpx.create_ssl_context()  # built once: loading the CA bundle costs ~40 ms per client
         # One single-connection keep-alive client per worker: httpcore's pool scans every connection on
         # every request, so one shared pool of N connections costs O(N) per request.
         async with contextlib.AsyncExitStack() as stack:
             clients = []
             for _ in range(self.n_workers):
                 client = httpx.AsyncClient(
-                    base_url=opts.base_url.rstrip("/"),
+                    base_url=base_url,
                     headers=headers,
                     timeout=opts.timeout,
                     limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    transport=self.provider.transport,
+                    transport=transport,
+                    verify=verify,
                     follow_redirects=True,
                 )
                 clients.append(await stack.enter_async_context(client))
@@ -256,7 +269,8 @@ class _Run:
             await self.limiter.acquire()
             self.requests += 1
             try:
-                response = await client.get(FIND_PATH, params={"domain": domain})
+                # One absolute URL string: httpx parses it once (a relative path plus params costs three).
+                response = await client.get(self.find_url + quote(domain, safe=""))
                 body = response.content
             except httpx.TransportError as exc:
                 kind = "timeout" if isinstance(exc, httpx.TimeoutException) else f"connection error ({type(exc).__name__})"
