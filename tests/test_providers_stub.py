@@ -147,3 +147,31 @@ def test_pql_provider_serve_runs_a_real_server(tmp_path):
 def test_serve_requires_an_existing_file(pql, tmp_path: Path):
     code, _, err = pql("provider", "serve", "--data", str(tmp_path / "missing.csv"), "--port", "0")
     assert code == 1 and "does not exist" in err
+
+
+def test_asyncio_server_routes_methods_keep_alive_and_port_in_use():
+    with StubServer(ROWS, latency=20) as server:
+        with httpx.Client() as http:
+            started = time.monotonic()
+            found = http.get(f"{server.url}/v2/companies/find", params={"domain": "c003.com"})
+            assert time.monotonic() - started >= 0.02  # latency, awaited on the server's loop
+            other = http.get(f"{server.url}/v2/people/find")
+            post = http.post(f"{server.url}/v2/companies/find", content=b"x" * 10)
+            head = http.head(f"{server.url}/v2/companies/find", params={"domain": "c003.com"})
+            again = http.get(f"{server.url}/v2/companies/find", params={"domain": "c003.com"})
+        with pytest.raises(OSError):
+            StubServer(ROWS, port=server.server_address[1])
+    assert found.status_code == 200 and found.json()["name"] == "C3" and found.http_version == "HTTP/1.1"
+    assert other.status_code == 404 and other.json()["error"]["type"] == "not_found"
+    assert post.status_code == 405
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+    assert again.status_code == 200 and server.asked["c003.com"] == 3
+    assert server.statuses == {200: 3, 404: 1, 405: 1}
+    assert server.url.startswith("http://127.0.0.1:")  # still known after stop()
+
+
+def test_many_concurrent_connections_are_served_by_one_loop():
+    with StubServer(ROWS) as server:
+        recs = list(client(server, concurrency=200).lookup([r["domain"] for r in ROWS]))
+        assert server.requests == 200
+    assert len(recs) == 200 and {r.status for r in recs} == {"found"}

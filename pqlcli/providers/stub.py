@@ -3,7 +3,8 @@
 :class:`StubServer` answers ``GET /v2/companies/find?domain=`` on loopback in the Clearbit JSON shape
 (404 ``unknown_record`` for unknown domains, 422 for malformed ones), with optional fault injection
 (``fail_rate`` → 503s, ``rate_limit`` → 429s with ``Retry-After``, ``latency``) to exercise the client's
-resilience. ``pql provider serve`` runs it in the foreground.
+resilience. It is an :func:`asyncio.start_server` server with its own event loop (in a background thread,
+or in the foreground for ``pql provider serve``) and a small HTTP/1.1 keep-alive request reader.
 
 :class:`StubProvider` starts the server in-process on a free loopback port and talks to it through the
 real :class:`~pqlcli.providers.clearbit.ClearbitProvider` over real HTTP, so the offline default path is
@@ -12,18 +13,20 @@ the production path.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from pydantic import Field
 
@@ -107,11 +110,17 @@ def _error(kind: str, message: str) -> bytes:
 
 
 class StubServer:
-    """A Clearbit-compatible server on loopback, in a background thread (or the foreground: serve_forever).
+    """A Clearbit-compatible server on loopback: an asyncio server with its own event loop, in a background
+    thread (:meth:`start`) or the foreground (:meth:`serve_forever`, until Ctrl-C).
 
     ``rate_limit`` is in requests per second (0 = off); ``latency`` in milliseconds; ``fail_rate`` the
     share of requests answered 503; ``api_key`` (optional) the only Bearer token accepted; ``script``
-    (tests) can answer any (domain, n-th time asked) itself.
+    (tests) can answer any (domain, n-th time asked) itself. ``requests``, ``asked`` (per domain) and
+    ``statuses`` (per HTTP status) count what it served.
+
+    HTTP/1.1 with keep-alive, read by a small parser (request line + headers up to the blank line): in
+    ``pql enrich --provider stub`` the server shares the process (and the GIL) with the client, so one
+    event loop thread replaces a thread per connection and the stdlib's email-based header parsing.
     """
 
     def __init__(
@@ -145,30 +154,40 @@ class StubServer:
         self.statuses: Counter[int] = Counter()
         self._window = (0, 0)  # (second, requests in it)
         self._thread: threading.Thread | None = None
-        self.httpd = _Server((host, port), _Handler)
-        self.httpd.stub = self
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        # Bound here, synchronously: a port in use is an OSError from the constructor.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.create_server((host, port), family=family, backlog=256)
+        self.server_address: tuple[str, int] = self.sock.getsockname()[:2]
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"http://{host}:{port}"
+        host, port = self.server_address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> StubServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+            ready = threading.Event()
+            self._thread = threading.Thread(target=asyncio.run, args=(self._serve(ready),), name="pql-stub", daemon=True)
             self._thread.start()
+            ready.wait(10)
         return self
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.2)
+        """Serve in the calling thread until Ctrl-C (KeyboardInterrupt) or :meth:`stop` from another thread."""
+        asyncio.run(self._serve(None))
 
     def stop(self) -> None:
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stopping.set)
         if self._thread is not None:
-            self.httpd.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
-        self.httpd.server_close()
+        self.sock.close()
 
     def __enter__(self) -> StubServer:
         return self.start()
@@ -176,12 +195,93 @@ class StubServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # ---- the event loop side --------------------------------------------------------------------
+    async def _serve(self, ready: threading.Event | None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        try:
+            server = await asyncio.start_server(self._connection, sock=self.sock)
+        finally:
+            if ready is not None:
+                ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            server.close()
+            for writer in list(self._writers):
+                writer.close()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                lines = head.split(b"\r\n")
+                parts = lines[0].split()
+                if len(parts) != 3:
+                    writer.write(_response(400, {}, _error("bad_request", "Malformed request line."), True))
+                    return
+                method, target, version = parts
+                authorization: str | None = None
+                close = version != b"HTTP/1.1"
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    key = name.strip().lower()
+                    if key == b"authorization":
+                        authorization = value.strip().decode("latin-1")
+                    elif key == b"connection":
+                        close = value.strip().lower() == b"close"
+                    elif key == b"content-length":
+                        length = int(value.strip() or 0)
+                if length:
+                    await reader.readexactly(length)
+                answer: Response
+                if method not in (b"GET", b"HEAD"):
+                    answer = 405, {}, _error("method_not_allowed", "Only GET is supported.")
+                else:
+                    answer = await self._answer_async(target.decode("latin-1"), authorization)
+                status, headers, body = answer
+                with self.lock:
+                    self.statuses[status] += 1
+                writer.write(_response(status, headers, b"" if method == b"HEAD" else body, close, len(body)))
+                if writer.transport.get_write_buffer_size() > 1 << 16:
+                    await writer.drain()
+                if close:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
     # ---- answering ------------------------------------------------------------------------------
+    async def _answer_async(self, path: str, authorization: str | None) -> Response:
+        first = self._admit(path, authorization)
+        if isinstance(first, tuple):
+            return first
+        if self.latency > 0:
+            await asyncio.sleep(self.latency / 1000.0)
+        return self._lookup(*first)
+
     def answer(self, path: str, authorization: str | None) -> Response:
-        parts = urlsplit(path)
-        if parts.path.rstrip("/") != FIND_PATH:
-            return 404, {}, _error("not_found", f"no route {parts.path}; try {FIND_PATH}?domain=")
-        domain = (parse_qs(parts.query).get("domain") or [""])[0].strip().lower()
+        """The answer to ``GET path`` (blocking for ``latency``); what the server sends."""
+        first = self._admit(path, authorization)
+        if isinstance(first, tuple):
+            return first
+        if self.latency > 0:
+            time.sleep(self.latency / 1000.0)
+        return self._lookup(*first)
+
+    def _admit(self, path: str, authorization: str | None) -> Response | list[Any]:
+        """Route, count, check the key and the rate: a final answer, or [domain, nth, fail] to look up."""
+        target, _, query = path.partition("?")
+        if target.rstrip("/") != FIND_PATH:
+            return 404, {}, _error("not_found", f"no route {target}; try {FIND_PATH}?domain=")
+        domain = (parse_qs(query).get("domain") or [""])[0].strip().lower()
         with self.lock:
             self.requests += 1
             self.asked[domain] += 1
@@ -195,8 +295,9 @@ class StubServer:
             return 429, {"Retry-After": str(throttled_for), "X-RateLimit-Reset": str(reset)}, _error(
                 "rate_limit", "Rate limit exceeded."
             )
-        if self.latency > 0:
-            time.sleep(self.latency / 1000.0)
+        return [domain, nth, fail]
+
+    def _lookup(self, domain: str, nth: int, fail: bool) -> Response:
         if self.script is not None:
             scripted = self.script(domain, nth)
             if scripted is not None:
@@ -223,68 +324,19 @@ class StubServer:
         return 1 if count > self.rate_limit else None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    stub: StubServer
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
+            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 422: "Unprocessable Entity",
+            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
-_REASONS = {200: "OK", 202: "Accepted", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
-            404: "Not Found", 422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
-            503: "Service Unavailable"}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
-    server: _Server
-
-    def handle_one_request(self) -> None:
-        # A lean HTTP/1.1 reader (request line + the three headers that matter) instead of the stdlib's
-        # email-parser based one: the stub shares the GIL with the client in `pql enrich --provider stub`.
-        line = self.rfile.readline(65537)
-        parts = line.split()
-        if len(parts) != 3:
-            self.close_connection = True
-            return
-        method, target, version = parts
-        authorization: str | None = None
-        close = version != b"HTTP/1.1"
-        length = 0
-        while True:
-            header = self.rfile.readline(65537)
-            if header in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = header.partition(b":")
-            key = name.strip().lower()
-            if key == b"authorization":
-                authorization = value.strip().decode("latin-1")
-            elif key == b"connection":
-                close = value.strip().lower() == b"close"
-            elif key == b"content-length":
-                length = int(value.strip() or 0)
-        if length:
-            self.rfile.read(length)
-        self.close_connection = close
-        if method not in (b"GET", b"HEAD"):
-            self._send(405, {}, _error("method_not_allowed", "Only GET is supported."))
-            return
-        stub = self.server.stub
-        status, headers, body = stub.answer(target.decode("latin-1"), authorization)
-        with stub.lock:
-            stub.statuses[status] += 1
-        self._send(status, headers, body)
-
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json",
-                f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        if self.close_connection:
-            head.append("Connection: close")
-        # One write per response: no Nagle/delayed-ACK stalls on keep-alive connections.
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI prints its own lines
-        pass
+def _response(status: int, headers: dict[str, str], body: bytes, close: bool, length: int | None = None) -> bytes:
+    """One write per response: no Nagle/delayed-ACK stalls on keep-alive connections."""
+    head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\nContent-Type: application/json\r\nContent-Length: {len(body) if length is None else length}\r\n"
+    for name, value in headers.items():
+        head += f"{name}: {value}\r\n"
+    if close:
+        head += "Connection: close\r\n"
+    return (head + "\r\n").encode("latin-1") + body
 
 
 class StubOptions(ClientOptions):
