@@ -11,8 +11,9 @@ HTTPS and remote hosts (the real Clearbit API) keep httpx's default transport. W
 keep-alive connection reuse (an idle-connection stack, so one instance serves any number of concurrent
 requests), ``Content-Length``, chunked and close-delimited bodies, 1xx interim answers, ``HEAD``/204/304
 without body, ``Connection: close``, a retry on a fresh connection when a reused idle connection turns out
-to be closed by the server, the connect and read timeouts of the request, and errors raised as httpx's
-own exceptions (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``, ...).
+to be closed by the server before answering (GET/HEAD only), the connect and read timeouts of the
+request, and errors raised as httpx's own exceptions (``ConnectError``, ``ConnectTimeout``,
+``ReadTimeout``, ``RemoteProtocolError``, ...).
 Content decoding (gzip, ...) is left to :class:`httpx.Response`, as with any transport.
 """
 
@@ -53,6 +54,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.error: BaseException | None = None
         self.reused = False
+        self.retry_if_closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -120,7 +122,8 @@ class LoopbackTransport(httpx.AsyncBaseTransport):
         timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
         url = request.url
         key = (url.host, url.port or 80)
-        body = request.content if request.method not in ("GET", "HEAD") else b""
+        idempotent = request.method in ("GET", "HEAD")
+        body = b"" if idempotent else await request.aread()
         head = b"".join(
             [request.method.encode("ascii"), b" ", url.raw_path, b" HTTP/1.1\r\n"]
             + [name + b": " + value + b"\r\n" for name, value in request.headers.raw]
@@ -128,6 +131,7 @@ class LoopbackTransport(httpx.AsyncBaseTransport):
         )
         for _ in range(3):
             conn = await self._acquire(key, timeouts.get("connect"), request)
+            conn.retry_if_closed = idempotent and conn.reused
             try:
                 assert conn.transport is not None
                 conn.transport.write(head + body if body else head)
@@ -177,7 +181,7 @@ class LoopbackTransport(httpx.AsyncBaseTransport):
                 if len(buf) > MAX_HEAD:
                     raise httpx.RemoteProtocolError("The server's answer headers are too long.", request=request)
                 if not await conn.more(timeout, request):
-                    if not buf and conn.reused:
+                    if not buf and conn.retry_if_closed:
                         raise _Retry
                     raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
                 end = buf.find(b"\r\n\r\n")
