@@ -175,3 +175,15 @@ def test_many_concurrent_connections_are_served_by_one_loop():
         recs = list(client(server, concurrency=200).lookup([r["domain"] for r in ROWS]))
         assert server.requests == 200
     assert len(recs) == 200 and {r.status for r in recs} == {"found"}
+
+
+def test_httpx_default_transport_against_the_stub():
+    """The path real Clearbit takes (httpx's own transport) works against the stub over real HTTP too."""
+    with StubServer(ROWS, fail_rate=0.2, seed=3) as server:
+        opts = ClearbitOptions(base_url=server.url, api_key=KEY, rate_limit=0, backoff=0.01, max_retries=20, concurrency=4)
+        provider = ClearbitProvider(opts, transport=httpx.AsyncHTTPTransport())
+        recs = list(provider.lookup([r["domain"] for r in ROWS[:60]] + ["unknown-domain.com"]))
+        assert server.statuses[503] > 0
+    by = {r.domain: r for r in recs}
+    assert by["unknown-domain.com"].status == "not_found"
+    assert {by[r["domain"]].status for r in ROWS[:60]} == {"found"}
