@@ -339,7 +339,12 @@ class Plans:
 
 
 def build_plans(
-    loaded: LoadedConfig, inputs: Inputs, as_of: datetime, *, metrics: pl.LazyFrame | None = None
+    loaded: LoadedConfig,
+    inputs: Inputs,
+    as_of: datetime,
+    *,
+    metrics: pl.LazyFrame | None = None,
+    events_after: pl.LazyFrame | None = None,
 ) -> Plans:
     """Compile the config into lazy plans for users, accounts and run statistics.
 
@@ -488,12 +493,18 @@ def build_plans(
         metrics.join(known_users, on="user_id", how="anti")
         .select(pl.col("__events").sum().cast(pl.Int64).alias("events_unknown_users"))
     )
-    events_after = events.filter(pl.col("timestamp") >= _as_of_lit(as_of)).select(pl.len().alias("events_after_as_of"))
+    if events_after is None:
+        events_after = events_after_as_of(events, as_of)
     stats = pl.concat([excluded_users, unknown, events_after], how="horizontal")
     _ = metric_names
     return Plans(
         users=users_out, accounts=accounts_out, stats=stats, as_of=as_of, warnings=warnings, accounts_for=accounts_for
     )
+
+
+def events_after_as_of(events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """How many events are at or after as_of (they never count)."""
+    return events.filter(pl.col("timestamp") >= _as_of_lit(as_of)).select(pl.len().alias("events_after_as_of"))
 
 
 def _refs(sql: str) -> list[str]:
@@ -519,8 +530,9 @@ def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, *, streaming: boo
     """
     engine: Any = "streaming" if streaming else "auto"
     events = _ensure(inputs.events, EVENTS.columns)
-    metrics = user_metrics(events, loaded.config, as_of).collect(engine=engine).lazy()
-    plans = build_plans(loaded, inputs, as_of, metrics=metrics)
+    # the metrics and the after-as_of count read the events in the same streaming run
+    metrics, after = pl.collect_all([user_metrics(events, loaded.config, as_of), events_after_as_of(events, as_of)], engine=engine)
+    plans = build_plans(loaded, inputs, as_of, metrics=metrics.lazy(), events_after=after.lazy())
     users = plans.users.collect(engine="in-memory")
     accounts, stats = pl.collect_all([plans.accounts_for(users.lazy()), plans.stats], engine="in-memory")
     return ScoreFrames(users, accounts, stats.to_dicts()[0], as_of, plans.warnings)
