@@ -56,7 +56,8 @@ echo "Wrote $OUT_DIR/report.html — open it in any browser."
 step "12. The same config as warehouse SQL (Snowflake dialect)"
 pql sql --dialect snowflake --config "$HERE/../config/pql.yaml" > "$OUT_DIR/pql_scores.snowflake.sql"
 echo "Wrote $OUT_DIR/pql_scores.snowflake.sql ($(wc -l < "$OUT_DIR/pql_scores.snowflake.sql") lines); its steps and rules:"
-grep -oE "/\* .* \*/" "$OUT_DIR/pql_scores.snowflake.sql" | head -n 32
+# awk reads to the end (head would stop early and, under pipefail, fail the demo with SIGPIPE)
+grep -oE "/\* .* \*/" "$OUT_DIR/pql_scores.snowflake.sql" | awk 'NR <= 32'
 
 step "Done"
 echo "Workspace: $PQL_WORKSPACE — try: PQL_WORKSPACE=$PQL_WORKSPACE .venv/bin/pql list accounts"
