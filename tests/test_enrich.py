@@ -227,3 +227,20 @@ def test_broken_plugin_warns_and_others_still_work(pql, ws_path, tmp_path, monke
 
 def test_parse_ttl():
     assert parse_ttl("30d") == 30 and parse_ttl("12h") == 0.5 and parse_ttl("2w") == 14 and parse_ttl("0") == 0
+
+
+def test_total_outage_exits_3(pql, ws_path, monkeypatch):
+    """A provider nobody answers for (connection refused): the errors are saved and the exit is 3."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    make_ws(ws_path, ["c001.com", "c002.com"])
+    monkeypatch.setenv("CLEARBIT_API_KEY", KEY)
+    monkeypatch.setenv("PQL_CLEARBIT_URL", f"http://127.0.0.1:{port}")
+    code, _, err = pql("enrich", "--provider", "clearbit", "--option", "max_retries=0", "--option", "rate_limit=0")
+    assert code == ExitCode.PROVIDER and "Every one of the 2 lookups" in " ".join(err.split())
+    assert KEY not in err
+    saved = pl.read_parquet(ws_path / "firmographics.parquet")
+    assert set(saved["status"]) == {"error"} and saved.height == 2

@@ -42,6 +42,15 @@ def enrich(
     )
     if result.pending or result.errors:
         render.note("Pending lookups and network errors are asked again on the next `pql enrich`.")
+    if result.looked_up and result.errors == result.looked_up:
+        # Nothing answered: a provider outage or a wrong URL, not a handful of bad domains.
+        from pqlcli.errors import ProviderError
+
+        raise ProviderError(
+            f"Every one of the {result.looked_up} lookups via {result.provider} failed; nothing new was found.",
+            "Check the provider URL and the network (the errors are saved and asked again next run), "
+            "then run `pql enrich` again.",
+        )
 
 
 def providers() -> None:
