@@ -289,3 +289,19 @@ metrics:
     assert r["d90"] == 90 and r["d70"] == 70 and r["ever"] == 100
     assert r["h12"] == 1  # only 2026-10-31 has events in the last 12 hours
     assert row(score_with(ws, cfg).users, "user_id", "u2")["d90"] == 0
+
+
+def test_any_event_metrics_without_a_window(tmp_path):
+    events = [ev("u1", "login", AS_OF - timedelta(days=d)) for d in (1, 2, 50)]
+    events += [ev("u1", "page", AS_OF - timedelta(days=3)), ev("u1", "page", AS_OF + timedelta(days=1))]
+    ws = make_ws(tmp_path, [{"user_id": "u1"}, {"user_id": "u2"}], [], events)
+    cfg = """version: 1
+metrics:
+  all_events: {event: "*"}
+  all_decayed: {event: "*", decay: {lifespan: 100d}}
+"""
+    out = score_with(ws, cfg)
+    r = row(out.users, "user_id", "u1")
+    assert r["all_events"] == 4  # every event before as_of, none after
+    assert r["all_decayed"] == pytest.approx(0.99 + 0.98 + 0.97 + 0.5, abs=1e-9)
+    assert row(out.users, "user_id", "u2")["all_events"] == 0

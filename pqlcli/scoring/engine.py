@@ -171,20 +171,23 @@ def _as_of_lit(as_of: datetime) -> pl.Expr:
     return pl.lit(as_of, dtype=TS)
 
 
-def metric_expr(name: str, m: Metric, as_of: datetime, *, before_as_of: bool = False) -> pl.Expr:
+def metric_expr(name: str, m: Metric, as_of: datetime) -> pl.Expr:
     """One metric as an aggregation over a user's events.
 
-    ``before_as_of``: the events were already filtered to ``timestamp < as_of`` (as in
-    :func:`user_metrics`), so the condition need not repeat it for every metric.
+    The events are already filtered to ``timestamp < as_of`` (:func:`user_metrics` does it once), so
+    the condition does not repeat that test for every metric.
     """
     ts = pl.col("timestamp")
-    cond = pl.lit(True) if before_as_of else ts < _as_of_lit(as_of)
+    parts = []
     window = m.window_td
     if window is not None:
-        cond = (ts >= _as_of_lit(as_of - window)) if before_as_of else cond & (ts >= _as_of_lit(as_of - window))
+        parts.append(ts >= _as_of_lit(as_of - window))
     if not m.any_event:
         events = m.events
-        cond = cond & (pl.col("event") == events[0] if len(events) == 1 else pl.col("event").is_in(events))
+        parts.append(pl.col("event") == events[0] if len(events) == 1 else pl.col("event").is_in(events))
+    # No condition at all ("*", no window): every event counts. A literal True would not do: its sum
+    # in a group-by is 1, not the number of rows.
+    cond = pl.all_horizontal(parts) if parts else ts.is_not_null()
     age_seconds = (_as_of_lit(as_of) - ts).dt.total_microseconds().cast(pl.Float64) / 1e6
     if m.decay is not None:
         if m.decay.kind == "half_life":
@@ -248,7 +251,7 @@ def user_metrics(events: pl.LazyFrame, cfg: Config, as_of: datetime) -> pl.LazyF
     if metrics and not any(m.any_event for m in metrics.values()):
         names = sorted({e for m in metrics.values() for e in m.events})
         pre = pre & pl.col("event").is_in(names)
-    exprs = [metric_expr(name, m, as_of, before_as_of=True) for name, m in metrics.items()]
+    exprs = [metric_expr(name, m, as_of) for name, m in metrics.items()]
     # __events: how many events the metrics looked at, to report events of unknown users
     return events.filter(pre).group_by("user_id").agg(*exprs, pl.len().cast(pl.Int64).alias("__events"))
 
@@ -371,14 +374,13 @@ def build_plans(
     # Metric names must not shadow data columns.
     ctx = user_context(users, accounts, inputs)
     ctx_schema: Any = ctx.collect_schema()
-    for i, name in enumerate(cfg.metrics):
+    for name in cfg.metrics:
         if name in ctx_schema:
             raise loaded.error(
                 ("metrics", name, "__key__"),
                 f"metric {name!r} has the same name as a data column",
                 "Rename the metric (e.g. add a window suffix such as _30d).",
             )
-        _ = i
     event_schema = events.collect_schema()
     for name, m in cfg.metrics.items():
         if m.prop and m.prop not in event_schema:
@@ -402,7 +404,6 @@ def build_plans(
 
     if metrics is None:
         metrics = user_metrics(events, cfg, as_of)
-    metric_names = list(cfg.metrics)
     ctx = ctx.join(metrics.drop("__events"), on="user_id", how="left").with_columns(
         [pl.col(n).fill_null(metric_fill(m)).cast(metric_dtype(m)) for n, m in cfg.metrics.items() if metric_fill(m) is not None]
     )
@@ -496,7 +497,6 @@ def build_plans(
     if events_after is None:
         events_after = events_after_as_of(events, as_of)
     stats = pl.concat([excluded_users, unknown, events_after], how="horizontal")
-    _ = metric_names
     return Plans(
         users=users_out, accounts=accounts_out, stats=stats, as_of=as_of, warnings=warnings, accounts_for=accounts_for
     )
