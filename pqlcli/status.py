@@ -14,7 +14,9 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
         info = manifest.get("tables", {}).get(name, {})
         rows = info.get("rows")
         if rows is None and ws.has_table(name):
-            rows = ws.scan(name).select(_len()).collect().item()
+            import polars as pl
+
+            rows = ws.scan(name).select(pl.len()).collect().item()
         tables.append(
             {
                 "table": name,
@@ -24,9 +26,3 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
             }
         )
     return {"workspace": str(ws.root), "tables": tables, "snapshots": [p.name for p in ws.snapshots()]}
-
-
-def _len():
-    import polars as pl
-
-    return pl.len()

@@ -169,8 +169,3 @@ class Workspace:
             return named
         names = ", ".join(p.name for p in self.snapshots()) or "none"
         raise WorkspaceError(f"No snapshot {ref!r} in {self.scores_dir}.", f"Snapshots available: {names}.")
-
-    def previous_snapshot(self, snap: Path) -> Path | None:
-        snaps = self.snapshots()
-        earlier = [p for p in snaps if p.name < snap.name]
-        return earlier[-1] if earlier else None

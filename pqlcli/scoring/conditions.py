@@ -86,24 +86,4 @@ def compile_condition(
     return expr
 
 
-def check_where(sql: str, schema: Mapping[str, pl.DataType], flag: str = "--where") -> pl.Expr:
-    """Compile a command-line condition (no config positions)."""
-    from pqlcli.errors import UsageError
-
-    try:
-        expr = parse_condition(sql)
-    except ValueError as exc:
-        raise UsageError(f"{flag} {sql!r} is not a valid SQL condition ({exc}).", "Example: --where \"employees > 100\".")
-    for name in dict.fromkeys(expr.meta.root_names()):
-        if name not in schema:
-            raise UsageError(f"{flag} {sql!r} uses the unknown column {name!r}.", unknown_column_hint(name, list(schema)))
-    try:
-        dtype = pl.LazyFrame(schema=dict(schema)).select(expr.alias("__c")).collect_schema()["__c"]
-    except Exception as exc:
-        raise UsageError(f"{flag} {sql!r} cannot be evaluated ({str(exc).splitlines()[0]}).", "Check the column types.")
-    if dtype not in (pl.Boolean, pl.Null):
-        raise UsageError(f"{flag} {sql!r} gives {dtype}, not true/false.", "Write a comparison, e.g. `usage_score > 40`.")
-    return expr
-
-
-__all__ = ["ConfigError", "check_where", "compile_condition", "parse_condition", "referenced_columns"]
+__all__ = ["ConfigError", "compile_condition", "parse_condition", "referenced_columns"]
