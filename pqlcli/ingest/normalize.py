@@ -166,8 +166,13 @@ _SCHEME = r"^[a-z][a-z0-9+.\-]*://"
 
 def domain_expr(col: str) -> pl.Expr:
     """'https://www.Acme.com/pricing' -> 'acme.com'; an email gives its domain; '' -> null."""
+    return domain_of(pl.col(col))
+
+
+def domain_of(expr: pl.Expr) -> pl.Expr:
+    """:func:`domain_expr` over any expression (enrich uses it on emails and stored domains)."""
     text = (
-        pl.col(col)
+        expr
         .cast(pl.String)
         .str.strip_chars()
         .str.to_lowercase()

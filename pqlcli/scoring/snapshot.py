@@ -83,4 +83,13 @@ def read(snapshot: Path, level: str) -> pl.DataFrame:
 
 
 def read_manifest(snapshot: Path) -> dict[str, Any]:
-    return json.loads((snapshot / "manifest.json").read_text("utf-8"))
+    """A snapshot's manifest.json, or a WorkspaceError saying to score again."""
+    from pqlcli.errors import WorkspaceError
+
+    path = Path(snapshot) / "manifest.json"
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise WorkspaceError(f"The snapshot {snapshot} has no manifest.json.", "Run `pql score` again.")
+    except json.JSONDecodeError as exc:
+        raise WorkspaceError(f"The snapshot manifest {path} is not valid JSON ({exc}).", "Run `pql score` again.")
