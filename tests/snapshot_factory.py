@@ -25,6 +25,16 @@ LABELS = {
 }
 
 
+def _scored(frame: pl.DataFrame) -> pl.DataFrame:
+    """Scores from the point columns (summed, clamped), then tier and tier label."""
+    frame = frame.with_columns(
+        fit_score=pl.sum_horizontal(pl.col("^fit__.*$")).clip(0, 100),
+        usage_score=pl.sum_horizontal(pl.col("^usage__.*$")).clip(0, 100),
+    )
+    frame = frame.with_columns(tier=_tier(pl.col("fit_score"), pl.col("usage_score")))
+    return frame.with_columns(tier_label=pl.col("tier").replace_strict(LABELS))
+
+
 def _tier(fit: pl.Expr, usage: pl.Expr) -> pl.Expr:
     return (
         pl.when((fit >= 50) & (usage >= 40))
@@ -95,13 +105,8 @@ def build_frames(seed: int = 1, n_accounts: int = 10, n_users: int = 40) -> tupl
         row.update({f"usage__{r}": p for r, p in usage_pts.items()})
         users.append(row)
     u = pl.DataFrame(users, infer_schema_length=None)
+    u = _scored(u)
     u = u.with_columns(
-        fit_score=pl.sum_horizontal(pl.col("^fit__.*$")).clip(0, 100),
-        usage_score=pl.sum_horizontal(pl.col("^usage__.*$")).clip(0, 100),
-    )
-    u = u.with_columns(tier=_tier(pl.col("fit_score"), pl.col("usage_score")))
-    u = u.with_columns(
-        tier_label=pl.col("tier").replace_strict(LABELS),
         pql__free_to_paid=(pl.col("tier") == "tier1") & pl.col("plan").is_in(["free", "trial"]),
     ).with_columns(is_pql=pl.col("pql__free_to_paid"))
 
@@ -123,13 +128,8 @@ def build_frames(seed: int = 1, n_accounts: int = 10, n_users: int = 40) -> tupl
         usage__invites=(pl.col("invites_7d") * 3.0).clip(0, 30),
         usage__dormant=pl.when(pl.col("logins_7d") < 10).then(-10.0).otherwise(0.0),
     )
+    a = _scored(a)
     a = a.with_columns(
-        fit_score=pl.sum_horizontal(pl.col("^fit__.*$")).clip(0, 100),
-        usage_score=pl.sum_horizontal(pl.col("^usage__.*$")).clip(0, 100),
-    )
-    a = a.with_columns(tier=_tier(pl.col("fit_score"), pl.col("usage_score")))
-    a = a.with_columns(
-        tier_label=pl.col("tier").replace_strict(LABELS),
         pql_share=pl.col("pql_users") / pl.col("users"),
         pql__seat_expansion=(pl.col("users_added_7d") > 5) & (pl.col("projects_30d") > 3),
     ).with_columns(pqa=pl.col("pql_share").fill_null(0) >= 0.5)
