@@ -165,6 +165,15 @@ class Rule(_Strict):
         return self
 
 
+TIERS = ("tier1", "tier2", "tier3", "tier4")
+DEFAULT_TIER_LABELS = {
+    "tier1": "Tier 1 · call now",
+    "tier2": "Tier 2 · drive adoption",
+    "tier3": "Tier 3 · self-serve",
+    "tier4": "Tier 4 · nurture",
+}
+
+
 class Tiers(_Strict):
     """Tier thresholds on the clamped scores, and optional names and labels."""
 
@@ -177,13 +186,7 @@ class Tiers(_Strict):
         return self.names.get(tier, tier)  # type: ignore[call-overload]
 
     def label(self, tier: str) -> str:
-        default = {
-            "tier1": "Tier 1 · call now",
-            "tier2": "Tier 2 · drive adoption",
-            "tier3": "Tier 3 · self-serve",
-            "tier4": "Tier 4 · nurture",
-        }[tier]
-        return self.labels.get(tier, default)  # type: ignore[call-overload]
+        return self.labels.get(tier, DEFAULT_TIER_LABELS[tier])  # type: ignore[call-overload]
 
 
 class PqlDef(_Strict):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pqlcli.config import DEFAULT_TIER_LABELS, TIERS
 from pqlcli.errors import UsageError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -20,13 +21,8 @@ if TYPE_CHECKING:
 
 LEVELS = ("users", "accounts")
 ID_COLUMN = {"users": "user_id", "accounts": "account_id"}
-CANONICAL_TIERS = ("tier1", "tier2", "tier3", "tier4")
-DEFAULT_LABELS = {
-    "tier1": "Tier 1 · call now",
-    "tier2": "Tier 2 · drive adoption",
-    "tier3": "Tier 3 · self-serve",
-    "tier4": "Tier 4 · nurture",
-}
+CANONICAL_TIERS = TIERS
+DEFAULT_LABELS = DEFAULT_TIER_LABELS
 # Where each canonical tier sits in the fit × usage matrix.
 TIER_CELL = {
     "tier1": ("good_fit", "high_usage"),

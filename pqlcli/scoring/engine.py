@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from pqlcli.config import Config, LoadedConfig, Metric, Rule
+from pqlcli.config import TIERS, Config, LoadedConfig, Metric, Rule
 from pqlcli.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 from pqlcli.scoring.conditions import compile_condition
 from pqlcli.workspace import Workspace
@@ -30,7 +30,6 @@ USER_ONLY = {
     "signup_at": TS,
     "account_name": pl.String,
 }
-TIER_ORDER = ("tier1", "tier2", "tier3", "tier4")
 
 
 @dataclass
@@ -295,7 +294,7 @@ def tier_expr(cfg: Config) -> pl.Expr:
 def tier_label_expr(cfg: Config) -> pl.Expr:
     t = cfg.tiers
     expr: Any = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
-    for key in TIER_ORDER:
+    for key in TIERS:
         expr = expr.when(pl.col("tier") == t.name(key)).then(pl.lit(t.label(key)))
     return expr.otherwise(pl.lit(None, dtype=pl.String))
 

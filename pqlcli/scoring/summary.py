@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-TIERS = ("tier1", "tier2", "tier3", "tier4")
+from pqlcli.config import TIERS
 
 
 def tier_counts(df: pl.DataFrame, names: dict[str, str]) -> list[dict[str, Any]]:
