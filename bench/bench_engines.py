@@ -39,7 +39,7 @@ def hand_polars() -> None:
     import polars as pl
 
     from pqlcli.config import load
-    from pqlcli.domains import free_email_domains
+    from pqlcli.util.domains import free_email_domains
 
     as_of = load(CONFIG).as_of()
     ts, lit = pl.col("timestamp"), (lambda d: pl.lit(d, dtype=pl.Datetime("us", "UTC")))

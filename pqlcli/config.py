@@ -18,8 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pqlcli import durations
 from pqlcli.errors import ConfigError
+from pqlcli.util import durations
 
 DEFAULT_CONFIG = Path("config/pql.yaml")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -27,29 +27,9 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def parse_duration(value: Any) -> timedelta:
     """``30d``, ``12h``, ``2w`` → timedelta (a bare number means days)."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30d, 12h or 2w")
-    if isinstance(value, int | float):
-        seconds = float(value) * 86400
-    else:
-        parsed = durations.parse_seconds(str(value), durations.WINDOW_UNITS, default_unit=None)
-        if parsed is None:
-            raise ValueError(f"{value!r} is not a duration; write it like 30d, 12h or 2w")
-        seconds = parsed
-    if seconds <= 0:
-        raise ValueError(f"{value!r}: a duration must be positive")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(td: timedelta) -> str:
-    secs = int(td.total_seconds())
-    if secs % 86400 == 0:
-        return f"{secs // 86400}d"
-    if secs % 3600 == 0:
-        return f"{secs // 3600}h"
-    return f"{secs}s"
+    if isinstance(value, str):
+        return durations.parse_duration(value, default_unit=None, allow_zero=False)
+    return durations.parse_duration(value, allow_zero=False)
 
 
 class _Strict(BaseModel):

@@ -75,7 +75,7 @@ def _tempdir(base: str | None = None) -> Iterator[Path]:
 
 
 def _free_email_file(folder: Path) -> Path:
-    from pqlcli.domains import free_email_domains
+    from pqlcli.util.domains import free_email_domains
 
     path = folder / "free_email_domains.parquet"
     pl.DataFrame({"domain": sorted(free_email_domains())}, schema={"domain": pl.String}).write_parquet(path)

@@ -18,12 +18,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pqlcli.errors import UsageError, WorkspaceError
 from pqlcli.providers.base import TRANSIENT_PREFIX, Provider, Record
-from pqlcli.schema import FIRMOGRAPHICS, polars_dtype
+from pqlcli.util.progress import Progress
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.schema import FIRMOGRAPHICS, polars_dtype
 
 if TYPE_CHECKING:
     import polars as pl
@@ -32,14 +33,6 @@ FIRMO_COLUMNS = tuple(FIRMOGRAPHICS.columns)
 DEFAULT_TTL_DAYS = 30.0
 DEFAULT_BATCH_SIZE = 500
 FLUSH_SECONDS = 2.0
-
-
-class Progress(Protocol):
-    def advance(self, n: float = 1) -> None: ...
-
-    def update(
-        self, *, completed: float | None = None, total: float | None = None, description: str | None = None
-    ) -> None: ...
 
 
 @dataclass
@@ -92,8 +85,8 @@ def collect_domains(ws: Workspace) -> list[str]:
     """Distinct company domains: accounts' domains, plus email domains of users with no (known) account."""
     import polars as pl
 
-    from pqlcli.domains import free_email_domains
     from pqlcli.ingest.normalize import domain_of
+    from pqlcli.util.domains import free_email_domains
 
     accounts = ws.scan_or_none("accounts")
     users = ws.scan_or_none("users")
@@ -206,10 +199,11 @@ def parse_ttl(text: str | float | int) -> float:
     """``"30d"``, ``"12h"``, ``"2w"``, ``"90m"``, ``"0"`` or a number of days → days (float)."""
     if isinstance(text, int | float):
         return float(text)
-    from pqlcli import durations
+    from pqlcli.util import durations
 
-    seconds = durations.parse_seconds(str(text), durations.TTL_UNITS)
-    if seconds is None or seconds < 0:
+    try:
+        seconds = durations.parse_duration(str(text)).total_seconds()
+    except durations.DurationError:
         raise UsageError(f"--ttl {text!r} is not a duration.", "Use a number of days or e.g. 30d, 12h, 2w, 90m.")
     return seconds / durations.DAY
 

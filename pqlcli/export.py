@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pqlcli import atomic
 from pqlcli.errors import UsageError
+from pqlcli.util import atomic
 
 if TYPE_CHECKING:
     import polars as pl

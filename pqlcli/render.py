@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from pqlcli.errors import PqlError
-from pqlcli.secrets import redact
+from pqlcli.util.secrets import redact
 
 
 def stdout_console() -> Console:

@@ -49,7 +49,7 @@ MISSING = "(none)"
 
 # ---- snapshot access ----------------------------------------------------------------------------
 def snapshot_manifest(snapshot_dir: Path) -> dict[str, Any]:
-    from pqlcli.scoring.snapshot import read_manifest
+    from pqlcli.workspace.snapshot import read_manifest
 
     return read_manifest(snapshot_dir)
 
@@ -171,13 +171,13 @@ def add_why(frame: pl.DataFrame, top: int = WHY_TOP) -> pl.DataFrame:
 
 
 def parse_duration(text: str, flag: str = "--signed-up-within") -> timedelta:
-    """``30d``, ``2w``, ``12h``, ``3m`` (30 days), ``1y`` (365 days); a bare number means days."""
-    from pqlcli import durations
+    """``30d``, ``2w``, ``12h``, ``3mo`` (months of 30 days), ``1y``; a bare number means days (see util.durations)."""
+    from pqlcli.util import durations
 
-    seconds = durations.parse_seconds(text, durations.RECENCY_UNITS, integer=True)
-    if seconds is None or seconds < 0:
-        raise UsageError(f"{flag} {text!r} is not a duration.", "Use a number and a unit: 12h, 30d, 2w, 3m, 1y.")
-    return timedelta(seconds=seconds)
+    try:
+        return durations.parse_duration(text, integer=True)
+    except durations.DurationError as exc:
+        raise UsageError(f"{flag} {text!r} is not a duration ({exc}).", f"Use a number and a unit: {durations.EXAMPLES}.")
 
 
 def parse_sort(spec: str, columns: list[str]) -> list[tuple[str, bool | None]]:
@@ -455,7 +455,7 @@ def tiers_report(
     ws: Workspace, snapshot: str | Path | None = None, by: list[str] | str | None = None, top: int = 5
 ) -> dict[str, Any]:
     """The tier report of a snapshot as plain JSON-able data (the other formats render this)."""
-    snap = ws.snapshot(str(snapshot)) if snapshot is not None else ws.latest_snapshot()
+    snap = ws.snapshot(snapshot).path
     return tiers_report_for(snap, by=by, top=top)
 
 

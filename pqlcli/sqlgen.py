@@ -27,7 +27,7 @@ import polars as pl
 
 from pqlcli.config import LoadedConfig, Metric, Rule
 from pqlcli.errors import ConfigError, UsageError
-from pqlcli.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
+from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "spark", "trino")
 TABLE_KEYS = ("users", "accounts", "events", "firmographics", "free_email_domains", "user_scores", "account_scores")
@@ -181,7 +181,7 @@ class _Compiler:
     def build(self, free_email_inline: bool) -> None:
         cfg = self.cfg
         if free_email_inline:
-            from pqlcli.domains import free_email_domains
+            from pqlcli.util.domains import free_email_domains
 
             rows = ", ".join(f"({_str(d)})" for d in sorted(free_email_domains()))
             self.add(

@@ -9,8 +9,8 @@ from typing import Any
 import polars as pl
 
 from pqlcli import config, scoring
-from pqlcli.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 

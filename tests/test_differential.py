@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from pqlcli import config, scoring
-from pqlcli.domains import free_email_domains
 from pqlcli.synth import synth_workspace
+from pqlcli.util.domains import free_email_domains
 from pqlcli.workspace import Workspace
 
 duckdb = pytest.importorskip("duckdb")

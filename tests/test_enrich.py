@@ -18,8 +18,8 @@ from pqlcli.enrich import collect_domains, enrich, parse_ttl
 from pqlcli.errors import ExitCode
 from pqlcli.providers.base import Provider, Record
 from pqlcli.providers.stub import StubOptions, StubProvider, StubServer
-from pqlcli.schema import FIRMOGRAPHICS, polars_dtype
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.schema import FIRMOGRAPHICS, polars_dtype
 
 KEY = "sk_live_NEVER_PRINT_ME_42"
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ import pytest
 
 from pqlcli import config, scoring
 from pqlcli.ingest import ingest
-from pqlcli.schema import FIRMOGRAPHICS, polars_dtype
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.schema import FIRMOGRAPHICS, polars_dtype
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data"

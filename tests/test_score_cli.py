@@ -25,7 +25,7 @@ def test_score_writes_snapshot_and_summary(pql, ws_path):
     rc, out, err = pql("score", "--config", CONFIG)
     assert rc == 0, err
     assert "tier1" in out and "free_to_paid" in out and "New PQLs (first snapshot)" in out
-    snap = ws.latest_snapshot()
+    snap = ws.snapshot().path
     users = pl.read_parquet(snap / "users.parquet")
     manifest = json.loads((snap / "manifest.json").read_text())
     assert users.height == 400 and manifest["as_of"].startswith("2026-11-01")
@@ -66,7 +66,7 @@ def test_score_without_users_table(pql):
 def test_explain_user_and_account(pql, ws_path):
     ws = _ws(ws_path)
     assert pql("score", "--config", CONFIG)[0] == 0
-    users = pl.read_parquet(ws.latest_snapshot() / "users.parquet")
+    users = pl.read_parquet(ws.snapshot().path / "users.parquet")
     top = users.filter(pl.col("tier") != "tier1").sort("usage_score", descending=True).row(0, named=True)
     rc, out, _ = pql("explain", top["email"], "--format", "json")
     assert rc == 0
@@ -79,7 +79,7 @@ def test_explain_user_and_account(pql, ws_path):
     assert f"projects_30d = {top['projects_30d']}" in projects["because"]
     rc, out, _ = pql("explain", top["user_id"])
     assert rc == 0 and "Fit score" in out and "Tier:" in out and "free_to_paid" in out
-    acct = pl.read_parquet(ws.latest_snapshot() / "accounts.parquet").filter(pl.col("users") > 0).row(0, named=True)
+    acct = pl.read_parquet(ws.snapshot().path / "accounts.parquet").filter(pl.col("users") > 0).row(0, named=True)
     rc, out, _ = pql("explain", acct["domain"], "--format", "json")
     data = json.loads(out)
     assert rc == 0 and data["level"] == "account" and data["pqa"]["users"] == acct["users"]

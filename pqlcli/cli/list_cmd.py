@@ -73,7 +73,7 @@ def list_command(
     from pqlcli import export, render, report
 
     ws = common.workspace()
-    snap = ws.snapshot(snapshot)
+    snap = ws.snapshot(snapshot).path
     if out is not None:
         export.check_out_path(out)
     chosen = fmt.value if fmt else None

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if common.state.debug:
             import traceback
 
-            from pqlcli.secrets import redact
+            from pqlcli.util.secrets import redact
 
             sys.stderr.write(redact(traceback.format_exc()))
         render.unexpected(exc)

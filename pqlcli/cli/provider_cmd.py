@@ -30,8 +30,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve /v2/companies/find in the Clearbit JSON shape from a local firmographics file, until Ctrl-C."""
-    from pqlcli import render, secrets
+    from pqlcli import render
     from pqlcli.providers.stub import StubServer
+    from pqlcli.util import secrets
 
     secrets.register_secret(api_key)
     try:

@@ -24,7 +24,8 @@ def score(
     from pqlcli import config as config_mod
     from pqlcli import render_score, scoring
     from pqlcli.errors import UsageError
-    from pqlcli.scoring import snapshot, summary
+    from pqlcli.scoring import summary
+    from pqlcli.workspace import snapshot
 
     if engine not in ("polars", "duckdb", "spark"):
         raise UsageError(f"--engine {engine!r} is not an engine pql has.", "Use polars (default), duckdb or spark.")

@@ -10,7 +10,7 @@ from pqlcli.cli import common
 def status() -> None:
     """Show the workspace's tables (rows, sources, last update) and snapshots."""
     from pqlcli import render
-    from pqlcli.status import workspace_status
+    from pqlcli.workspace.status import workspace_status
 
     ws = common.workspace()
     info = workspace_status(ws)

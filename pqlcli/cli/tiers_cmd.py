@@ -37,7 +37,8 @@ def report_command(
     snapshot: Annotated[str | None, typer.Option("--snapshot", metavar="NAME", help="Snapshot folder name or path (default: the latest).")] = None,
 ) -> None:
     """Report tiers: fit × usage matrix, per owner/plan, top accounts, movement, conversion per tier."""
-    from pqlcli import atomic, export, render, report
+    from pqlcli import export, render, report
+    from pqlcli.util import atomic
 
     if out is not None:
         export.check_out_path(out)

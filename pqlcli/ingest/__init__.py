@@ -17,17 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pqlcli.errors import DataError, UsageError
+from pqlcli.util.progress import Progress
 from pqlcli.workspace import Workspace
 
 KINDS = ("users", "accounts", "events")
-
-
-class Progress(Protocol):
-    def advance(self, n: float = 1) -> None: ...
-    def update(self, *, completed: float | None = None, total: float | None = None, description: str | None = None) -> None: ...
 
 
 @dataclass
@@ -320,7 +316,7 @@ def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path
                   stamp: str) -> IngestResult:
     import polars as pl
 
-    from pqlcli.schema import EVENTS, polars_dtype
+    from pqlcli.workspace.schema import EVENTS, polars_dtype
 
     schema = good.collect_schema()
     for col, kind in EVENTS.columns.items():
@@ -364,7 +360,7 @@ def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, reje
                     tmp: Path) -> IngestResult:
     import polars as pl
 
-    from pqlcli.schema import SCHEMAS
+    from pqlcli.workspace.schema import SCHEMAS
 
     key = SCHEMAS[kind].key
     assert key is not None

@@ -10,7 +10,7 @@ from pqlcli.errors import DataError, UsageError
 from pqlcli.ingest import normalize as nz
 from pqlcli.ingest.presets import PRESETS, Candidate, Preset, candidate_label, detect_preset, preset_for
 from pqlcli.ingest.readers import ROW, SOURCE, Source
-from pqlcli.schema import SCHEMAS
+from pqlcli.workspace.schema import SCHEMAS
 
 # Segment envelope and library fields are not user traits
 _JSON_TRAIT_PREFIXES = ("traits.", "properties.")

@@ -7,12 +7,12 @@ so they stay lazy and streamable.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
-from pqlcli.schema import TIME_UNIT, TIME_ZONE
+from pqlcli.workspace.schema import TIME_UNIT, TIME_ZONE
 
 UTC_DTYPE = pl.Datetime(TIME_UNIT, TIME_ZONE)
 
@@ -208,7 +208,3 @@ def int_expr(col: str) -> pl.Expr:
 
 def float_expr(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -18,7 +18,7 @@ timeouts   retried with jittered exponential backoff, then recorded as a transie
 =========  =====================================================================================
 
 The API key is only ever put in the ``Authorization`` header of the client; no message built here
-contains a header, and the key is registered with :mod:`pqlcli.secrets` so it is redacted everywhere.
+contains a header, and the key is registered with :mod:`pqlcli.util.secrets` so it is redacted everywhere.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 
-from pqlcli import secrets
 from pqlcli.errors import ProviderError
 from pqlcli.providers.base import Provider, ProviderOptions, Record
+from pqlcli.util import secrets
 
 if TYPE_CHECKING:
     import httpx

@@ -16,8 +16,8 @@ from typing import Any
 import polars as pl
 
 from pqlcli.config import LoadedConfig
-from pqlcli.scoring import engine, snapshot
-from pqlcli.workspace import Workspace
+from pqlcli.scoring import engine
+from pqlcli.workspace import Workspace, snapshot
 
 
 @dataclass
@@ -50,14 +50,13 @@ def score(
     as_of: str | date | datetime | None = None,
     *,
     engine_name: str = "polars",
-    warn: Any = None,
 ) -> ScoreResult:
     """Score every user and account and write a snapshot into the workspace."""
     frames = compute(ws, loaded, as_of, engine_name=engine_name)
     users_n = frames.users.height
     stats = {"users": users_n, "accounts": frames.accounts.height, **frames.stats}
-    manifest = snapshot.snapshot_manifest(loaded, ws, frames.as_of, stats)
-    manifest["engine"] = engine_name
-    previous = ws.snapshots()[-1] if ws.snapshots() else None
-    path = snapshot.write_snapshot(ws, frames.users, frames.accounts, manifest)
+    manifest = snapshot.snapshot_manifest(loaded, ws, frames.as_of, stats, engine_name)
+    earlier = ws.snapshots()
+    previous = earlier[-1].path if earlier else None
+    path = snapshot.write_snapshot(ws, frames.users, frames.accounts, manifest).path
     return ScoreResult(path, frames.users, frames.accounts, stats, frames.as_of, frames.warnings, previous)

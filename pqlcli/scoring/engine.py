@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 
 from pqlcli.config import TIERS, Config, LoadedConfig, Metric, Rule
-from pqlcli.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 from pqlcli.scoring.conditions import compile_condition
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 
 TS = pl.Datetime("us", "UTC")
 FIRMO_COLUMNS = ("employees", "employees_range", "raised", "annual_revenue", "country", "industry")
@@ -69,7 +69,7 @@ def _ensure(lf: pl.LazyFrame, columns: dict[str, str]) -> pl.LazyFrame:
 
 
 def _free_email_domains() -> list[str]:
-    from pqlcli.domains import free_email_domains
+    from pqlcli.util.domains import free_email_domains
 
     return sorted(free_email_domains())
 

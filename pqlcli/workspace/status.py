@@ -25,4 +25,4 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
                 "updated_at": info.get("updated_at"),
             }
         )
-    return {"workspace": str(ws.root), "tables": tables, "snapshots": [p.name for p in ws.snapshots()]}
+    return {"workspace": str(ws.root), "tables": tables, "snapshots": [s.id for s in ws.snapshots()]}

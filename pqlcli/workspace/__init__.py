@@ -9,7 +9,8 @@ Layout::
       rejects/<table>-<time>.csv rows that could not be used, with the row number and the reason
       scores/<timestamp>/        users.parquet, accounts.parquet, manifest.json (one snapshot per score)
 
-Every write goes through :mod:`pqlcli.atomic`: temp file + rename.
+Every write goes through :mod:`pqlcli.util.atomic`: temp file + rename. Snapshots are
+:class:`~pqlcli.workspace.snapshot.Snapshot` objects (``ws.snapshot("latest")``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pqlcli import atomic
 from pqlcli.errors import WorkspaceError
+from pqlcli.util import atomic
+from pqlcli.util.clock import stamp as clock_stamp
+from pqlcli.util.clock import utc_now
+from pqlcli.workspace.snapshot import Snapshot, SnapshotManifest
 
 if TYPE_CHECKING:
     import polars as pl
@@ -37,10 +40,6 @@ def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
     if path:
         return Path(path)
     return Path(os.environ.get("PQL_WORKSPACE") or DEFAULT_WORKSPACE)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -104,7 +103,7 @@ class Workspace:
         return target
 
     def rejects_path(self, name: str, stamp: str | None = None) -> Path:
-        stamp = stamp or utc_now().strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = stamp or clock_stamp()
         return self.root / "rejects" / f"{name}-{stamp}.csv"
 
     # ---- manifest -----------------------------------------------------------------------------
@@ -142,30 +141,44 @@ class Workspace:
     def scores_dir(self) -> Path:
         return self.root / "scores"
 
-    def snapshots(self) -> list[Path]:
+    def snapshots(self) -> list[Snapshot]:
         """Completed snapshots, oldest first (a snapshot is complete once its manifest exists)."""
         if not self.scores_dir.is_dir():
             return []
-        return sorted(p for p in self.scores_dir.iterdir() if p.is_dir() and (p / "manifest.json").exists())
+        done = sorted(p for p in self.scores_dir.iterdir() if p.is_dir() and (p / "manifest.json").exists())
+        return [Snapshot(self, p) for p in done]
 
-    def latest_snapshot(self) -> Path:
+    def snapshot(self, ref: str | os.PathLike[str] | None = "latest") -> Snapshot:
+        """A snapshot: ``"latest"`` (or None), ``"previous"`` (the one before the latest), an id or a path."""
         snaps = self.snapshots()
-        if not snaps:
-            raise WorkspaceError(
-                f"The workspace {self.root} has no scores yet.",
-                "Run `pql score` first (after `pql ingest` and, for fit rules, `pql enrich`).",
-            )
-        return snaps[-1]
+        if ref is None or ref == "latest":
+            if not snaps:
+                raise WorkspaceError(
+                    f"The workspace {self.root} has no scores yet.",
+                    "Run `pql score` first (after `pql ingest` and, for fit rules, `pql enrich`).",
+                )
+            return snaps[-1]
+        if ref == "previous":
+            if len(snaps) < 2:
+                raise WorkspaceError(
+                    f"The workspace {self.root} has {len(snaps)} snapshot(s), so none before the latest.",
+                    "Score again later to compare two snapshots.",
+                )
+            return snaps[-2]
+        return self._snapshot_by_ref(ref, snaps)
 
-    def snapshot(self, ref: str | None = None) -> Path:
-        """A snapshot by folder name, path, or ``None`` for the latest."""
-        if ref is None:
-            return self.latest_snapshot()
+    def _snapshot_by_ref(self, ref: str | os.PathLike[str], snaps: list[Snapshot]) -> Snapshot:
         candidate = Path(ref)
         if candidate.is_dir() and (candidate / "manifest.json").exists():
-            return candidate
-        named = self.scores_dir / ref
+            return Snapshot(self, candidate)
+        named = self.scores_dir / str(ref)
         if named.is_dir() and (named / "manifest.json").exists():
-            return named
-        names = ", ".join(p.name for p in self.snapshots()) or "none"
-        raise WorkspaceError(f"No snapshot {ref!r} in {self.scores_dir}.", f"Snapshots available: {names}.")
+            return Snapshot(self, named)
+        names = ", ".join(s.id for s in snaps) or "none"
+        raise WorkspaceError(
+            f"No snapshot {str(ref)!r} in {self.scores_dir}.",
+            f"Snapshots available: {names} (or latest, previous).",
+        )
+
+
+__all__ = ["DEFAULT_WORKSPACE", "PARTITIONED", "TABLES", "Snapshot", "SnapshotManifest", "Workspace", "resolve_path"]
