@@ -64,4 +64,5 @@ def test_the_same_units_everywhere(pql, ws_path):
     code, _, err = pql("list", "users", "--signed-up-within", "3months")
     assert code == 2 and "mo" in err
     code, out, err = pql("list", "users", "--signed-up-within", "3mo", "--format", "csv")
+    assert out.startswith("user_id") or "," in out
     assert code == 0, err
