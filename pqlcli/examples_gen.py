@@ -3,6 +3,11 @@
 Writes ``users.csv``, ``accounts.csv`` (about users/8) and ``events.csv`` (about 50 per user, over the 90
 days before 2026-11-01) in chunks, so 1M users / 50M events need no more memory than one chunk. Values
 come from hashing (seed, row number), so the same arguments always give the same bytes.
+
+Outcomes follow a PLG funnel: most users belong to the account of their "band" of user numbers, and
+low user numbers make most events, so low account numbers are the engaged ones. An account converts
+(``converted_at`` in the 60 days before 2026-11-01) with a chance that grows with its engagement and its
+size (``employees``), with noise, so a backtest finds the score predictive.
 """
 
 from __future__ import annotations
@@ -40,6 +45,16 @@ def _pick(values: list[str], idx: pl.Expr, seed: int, salt: int) -> pl.Expr:
     return pl.lit(pl.Series(values)).gather((_rand(idx, seed, salt) % len(values)).cast(pl.Int64))
 
 
+def _converted_at(idx: pl.Expr, n_accounts: int, seed: int, as_of_us: int, day_us: int) -> pl.Expr:
+    """Engaged (low-numbered) and big accounts convert more often; the day is uniform over 60 days."""
+    rank = idx.cast(pl.Float64) / n_accounts
+    size = pl.when(_rand(idx, seed, 4) % 5000 + 1 > 100).then(1.0).otherwise(0.3)
+    chance = (1 - rank).pow(6) * 0.7 * size
+    draw = (_rand(idx, seed, 5) % 1_000_000).cast(pl.Float64) / 1_000_000
+    when = pl.lit(as_of_us) - (_rand(idx, seed, 6) % (60 * day_us)).cast(pl.Int64)
+    return pl.when(draw < chance).then(when).otherwise(None).cast(pl.Datetime("us", "UTC"))
+
+
 def _write(frame: pl.DataFrame, fh, first: bool) -> None:
     frame.write_csv(fh, include_header=first, datetime_format="%Y-%m-%dT%H:%M:%S%.3fZ")
 
@@ -63,13 +78,20 @@ def generate(out: str | Path, users: int = 10_000, seed: int = 42, events_per_us
                 owner=_pick(OWNERS, idx, seed, 2),
                 created_at=pl.lit(as_of_us) - (_rand(idx, seed, 3) % (700 * day_us)).cast(pl.Int64),
                 employees=(_rand(idx, seed, 4) % 5000 + 1).cast(pl.Int64),
+                converted_at=_converted_at(idx, n_accounts, seed, as_of_us, day_us),
             ).with_columns(pl.col("created_at").cast(pl.Datetime("us", "UTC")))
+            # nobody buys before the account exists
+            frame = frame.with_columns(converted_at=pl.when(pl.col("converted_at") > pl.col("created_at")).then("converted_at"))
             _write(frame, fh, start == 0)
 
     with open(folder / "users.csv", "wb") as fh:
         for start in range(0, users, CHUNK):
             idx = pl.int_range(start, min(users, start + CHUNK), dtype=pl.Int64)
-            account = (_rand(idx, seed, 10) % n_accounts).cast(pl.Int64)
+            # three users in four belong to the account of their band of user numbers
+            banded = _rand(idx, seed, 15) % 4 != 0
+            account = pl.when(banded).then(idx * n_accounts // users).otherwise(
+                (_rand(idx, seed, 10) % n_accounts).cast(pl.Int64)
+            )
             free_mail = _rand(idx, seed, 11) % 10 == 0
             frame = pl.select(
                 user_id=pl.format("u{}", idx),

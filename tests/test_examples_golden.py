@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -74,14 +75,34 @@ def test_examples_match_golden(scored):
 
 
 def test_examples_hand_checked(scored):
-    """A few rows worked out by hand from the example files and config/pql.yaml."""
+    """A few rows worked out by hand from the example files and config/pql.yaml (as of 2026-11-01)."""
     users = scored.users
-    grace = users.filter(pl.col("email") == "grace.lopez@northwind.io").row(0, named=True)
-    # northwind.io: 420 employees (>100: +30), raised 25M (>10M: +30), US (+20), VP title (+20) = 100
-    assert grace["fit__big_company"] == 30 and grace["fit__funded"] == 30
-    assert grace["fit__icp_country"] == 20 and grace["fit__buyer_title"] == 20 and grace["fit_score"] == 100
+    uma = users.filter(pl.col("email") == "uma.adams@northwind.io").row(0, named=True)
+    # northwind.io: 420 employees (>100: +30), raised 25M (>10M: +30), US (+20), "VP Marketing" (+20) = 100
+    assert uma["fit__big_company"] == 30 and uma["fit__funded"] == 30
+    assert uma["fit__icp_country"] == 20 and uma["fit__buyer_title"] == 20 and uma["fit_score"] == 100
+    # her events before as_of, all on 2026-10-31: document_published (Amplitude), user_invited and
+    # viewed_pricing (Mixpanel), project_created (Segment); her login on 2026-11-01 comes too late, so
+    # projects 1x5 + invites 1x10 + docs 1x2 + pricing 15 + dormant (no login in 7 days) -10 = 22: Tier 2
+    assert (uma["projects_30d"], uma["invites_7d"], uma["docs_30d"], uma["pricing_views"]) == (1, 1, 1, 1)
+    assert uma["logins_7d"] == 0 and uma["usage__dormant"] == -10
+    assert uma["usage_score"] == 22 and uma["tier"] == "tier2" and not uma["is_pql"]
+    maya = users.filter(pl.col("email") == "maya.schmidt@northwind.io").row(0, named=True)
+    # logins on 10-27 (twice) and 10-29, a project on 10-29, an invite on 10-30, pricing on 10-31:
+    # 5 + 10 + 15 = 30 ("Head of Product": fit 100) -> Tier 2; her 11-01 project and invite do not count
+    assert (maya["projects_30d"], maya["invites_7d"], maya["logins_7d"]) == (1, 1, 3)
+    assert maya["usage_score"] == 30 and maya["fit_score"] == 100 and maya["tier"] == "tier2"
+    # an orphan: no account id in users.csv, on northwind.io, joins Northwind by domain; keeps her own plan
+    quinn = users.filter(pl.col("user_id") == "usr_46509a26").row(0, named=True)
+    assert quinn["account_id"] == "9120000617" and quinn["plan"] == "free" and quinn["fit_score"] == 100
     free = users.filter(pl.col("is_free_email")).row(0, named=True)
     assert free["fit__personal_email"] == -20 and free["account_id"] is None
+    # outcomes: Globex's "Became a Customer Date" (2025-07-23 08:17) is its users' converted_at too
+    globex = scored.accounts.filter(pl.col("name") == "Globex Corporation").row(0, named=True)
+    assert globex["converted_at"] == datetime(2025, 7, 23, 8, 17, tzinfo=UTC)
+    assert users.filter(pl.col("account_id") == globex["account_id"])["converted_at"].unique().to_list() == [
+        globex["converted_at"]
+    ]
     # events after as_of (2026-11-01) exist in the exports and never count
     assert scored.stats["events_after_as_of"] > 0
     # orphans: users with no account id on a company domain that has an account joined it

@@ -30,7 +30,7 @@ def rows(ws: Workspace, table: str, key: str) -> dict[str, dict]:
 
 def test_hubspot_companies_example(ws):
     result = ingest(ws, "accounts", [str(EXAMPLES / "hubspot-companies.csv")])
-    assert result.formats == ("hubspot",) and result.read == result.added == 12 and result.rejected == 0
+    assert result.formats == ("hubspot",) and result.read == result.added == 212 and result.rejected == 0
     frame = ws.scan("accounts").collect()
     assert frame.schema["account_id"] == pl.String
     assert frame.schema["created_at"] == pl.Datetime("us", "UTC")
