@@ -27,11 +27,9 @@ def ws_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def pql(ws_path: Path, capsys: pytest.CaptureFixture[str]):
     """Run the real `pql` entry point in-process: returns (exit_code, stdout, stderr)."""
-    from pqlcli.cli import common
     from pqlcli.cli.main import main
 
     def _run(*args: str, workspace: bool = True) -> tuple[int, str, str]:
-        common.state.workspace = None
         argv = (["--workspace", str(ws_path)] if workspace else []) + [str(a) for a in args]
         capsys.readouterr()
         code = main(argv)

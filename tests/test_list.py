@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pqlcli import report
+from pqlcli import export, leads
 from pqlcli.errors import ExitCode, UsageError
 from tests.snapshot_factory import make_two_snapshots
 
@@ -29,7 +29,7 @@ def _csv(out: str) -> list[dict[str, str]]:
 
 
 def test_default_order_is_tier_then_usage_then_fit(snaps):
-    frame = report.list_leads(snaps[1], "users", columns="user_id,tier,usage_score,fit_score,why")
+    frame = leads.list_leads(snaps[1], "users", columns="user_id,tier,usage_score,fit_score,why")
     full = pl.read_parquet(snaps[1] / "users.parquet")
     assert frame.height == full.height
     keys = list(zip(frame["tier"], (-frame["usage_score"]).to_list(), (-frame["fit_score"]).to_list(), strict=True))
@@ -37,23 +37,23 @@ def test_default_order_is_tier_then_usage_then_fit(snaps):
 
 
 def test_why_alternates_usage_and_fit_biggest_first(snaps):
-    frame = report.list_leads(snaps[1], "users", columns="user_id,why")
+    frame = leads.list_leads(snaps[1], "users", columns="user_id,why")
     full = pl.read_parquet(snaps[1] / "users.parquet")
     row = full.filter(pl.col("user_id") == frame["user_id"][0]).row(0, named=True)
 
     def fired(kind):
         pairs = [(k.split("__", 1)[1], v) for k, v in row.items() if k.startswith(kind + "__") and v]
-        return [f"{n} {'+' if v > 0 else '−'}{abs(v):.0f}" for n, v in sorted(pairs, key=lambda kv: (-abs(kv[1]), kv[0]))]
+        return [f"{n} {'+' if v > 0 else '-'}{abs(v):.0f}" for n, v in sorted(pairs, key=lambda kv: (-abs(kv[1]), kv[0]))]
 
     usage, fit = fired("usage"), fired("fit")
     expected = [x for pair in zip(usage, fit, strict=False) for x in pair]
     expected += usage[len(fit):] + fit[len(usage):]
     assert frame["why"][0].split(", ") == expected[:3]
-    mixed = report.add_why(pl.DataFrame({"fit__big": [30.0], "fit__us": [20.0], "usage__a": [5.0], "usage__b": [25.0]}))
+    mixed = leads.add_why(pl.DataFrame({"fit__big": [30.0], "fit__us": [20.0], "usage__a": [5.0], "usage__b": [25.0]}))
     assert mixed["why"][0] == "b +25, big +30, a +5"
-    negative = report.add_why(pl.DataFrame({"fit__a": [0.0], "usage__dormant": [-10.0], "usage__x": [2.5]}))
-    assert negative["why"][0] == "dormant −10, x +2.5"
-    assert report.add_why(pl.DataFrame({"fit__a": [0.0]}))["why"][0] == ""
+    negative = leads.add_why(pl.DataFrame({"fit__a": [0.0], "usage__dormant": [-10.0], "usage__x": [2.5]}))
+    assert negative["why"][0] == "dormant -10, x +2.5"
+    assert leads.add_why(pl.DataFrame({"fit__a": [0.0]}))["why"][0] == ""
 
 
 def test_owner_me_email_name_and_none(pql, snaps, monkeypatch):
@@ -98,7 +98,7 @@ def test_filters_tier_pql_where_signed_up_within(pql, snaps):
 def test_new_pqls_since_previous_snapshot(snaps):
     old = pl.read_parquet(snaps[0] / "users.parquet").filter("is_pql")["user_id"].to_list()
     now = pl.read_parquet(snaps[1] / "users.parquet").filter("is_pql")["user_id"].to_list()
-    frame = report.list_leads(snaps[1], "users", new=True, columns="user_id")
+    frame = leads.list_leads(snaps[1], "users", new=True, columns="user_id")
     assert sorted(frame["user_id"]) == sorted(set(now) - set(old))
     assert frame.height > 0
 
@@ -136,7 +136,7 @@ def test_bad_flags_are_usage_errors(pql, snaps, args, needle):
 
 def test_unknown_column_error_names_the_columns_that_exist(snaps):
     with pytest.raises(UsageError) as info:
-        report.list_leads(snaps[1], "users", where="nosuch > 1")
+        leads.list_leads(snaps[1], "users", where="nosuch > 1")
     assert "projects_30d" in (info.value.hint or "")
 
 
@@ -181,12 +181,12 @@ def test_table_when_piped_is_plain_and_untruncated(pql, snaps):
 def test_table_fits_80_columns_on_a_terminal(snaps):
     from rich.console import Console
 
-    from pqlcli import render_list
+    from pqlcli.render import terminal
 
-    frame = report.list_leads(snaps[1], "users", columns=report.TABLE_COLUMNS["users"], limit=10)
-    frame = frame.select(render_list.fit_columns(frame.columns, 80))
+    frame = leads.list_leads(snaps[1], "users", columns=leads.TABLE_COLUMNS["users"], limit=10)
+    frame = frame.select(terminal.fit_columns(frame.columns, 80))
     console = Console(width=80, force_terminal=True, color_system="truecolor", record=True)
-    console.print(render_list.lead_table(frame, tier_keys={}))
+    console.print(terminal.lead_table(frame, tier_keys={}))
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "tier1" in text and "█" in text and "+30" in text
@@ -217,7 +217,7 @@ def test_where_types_dates_and_non_conditions(pql, snaps):
 @given(st.lists(st.text(min_size=0, max_size=12), min_size=1, max_size=8))
 def test_csv_guard_neutralises_every_formula_cell(values):
     frame = pl.DataFrame({"v": values, "n": list(range(len(values)))})
-    text = report.csv_safe(frame).write_csv()
+    text = export.csv_safe(frame).write_csv()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["n"] for r in rows] == [str(i) for i in range(len(values))]
     for raw, row in zip(values, rows, strict=True):

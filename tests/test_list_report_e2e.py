@@ -46,7 +46,7 @@ def test_rep_list_agrees_with_the_report_row_by_row(pql, scored, monkeypatch, tm
     ranks = [(r["tier"], -r["usage_score"], -r["fit_score"]) for r in rows]
     assert ranks == sorted(ranks)  # best first
     fired = [r for r in rows if r["why"]]
-    assert fired and all(re.fullmatch(r"(\w+ [+−][\d.]+)(, \w+ [+−][\d.]+){0,2}", r["why"]) for r in fired)
+    assert fired and all(re.fullmatch(r"(\w+ [+-][\d.]+)(, \w+ [+-][\d.]+){0,2}", r["why"]) for r in fired)
 
     code, out, _ = pql("list", "users", "--new", "--format", "json", "--columns", "user_id,is_pql")
     assert code == 0 and all(r["is_pql"] for r in json.loads(out))

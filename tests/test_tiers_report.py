@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pqlcli import report
+from pqlcli import leads
 from pqlcli.errors import ExitCode
 from pqlcli.workspace import Workspace
 from tests.snapshot_factory import make_two_snapshots
@@ -21,7 +21,7 @@ def snaps(ws_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def data(ws_path: Path, snaps) -> dict:
-    return report.tiers_report(Workspace(ws_path))
+    return leads.tiers_report(Workspace(ws_path).snapshot("latest")).to_dict()
 
 
 def test_counts_shares_and_matrix_match_the_snapshot(data, snaps):
@@ -29,11 +29,11 @@ def test_counts_shares_and_matrix_match_the_snapshot(data, snaps):
         frame = pl.read_parquet(snaps[1] / f"{level}.parquet")
         got = data["levels"][level]
         assert got["total"] == frame.height
-        for key in report.CANONICAL_TIERS:
+        for key in leads.CANONICAL_TIERS:
             n = frame.filter(pl.col("tier") == key).height
             assert got["tiers"][key]["count"] == n
             assert got["tiers"][key]["share"] == pytest.approx(n / frame.height, abs=1e-4)
-            fit, usage = report.TIER_CELL[key]
+            fit, usage = leads.TIER_CELL[key]
             assert got["matrix"][fit][usage] == n
         assert sum(v["count"] for v in got["tiers"].values()) == frame.height
 
@@ -46,7 +46,7 @@ def test_breakdowns_add_up(data, snaps, ws_path):
     ana = users.filter(pl.col("owner") == "ana@example.com")
     assert owners["ana@example.com"]["tiers"]["tier1"] == ana.filter(pl.col("tier") == "tier1").height
     assert set(data["levels"]["users"]["by"]) == {"owner", "plan"}
-    other = report.tiers_report(Workspace(ws_path), by=["industry,country"])
+    other = leads.tiers_report(Workspace(ws_path).snapshot("latest"), by=["industry,country"]).to_dict()
     assert set(other["levels"]["accounts"]["by"]) == {"industry", "country"}
 
 
@@ -75,13 +75,13 @@ def test_movement_matrix_and_entered_tier1(data, snaps):
 def test_conversion_rates_lift_and_funnel(data, snaps):
     accounts = pl.read_parquet(snaps[1] / "accounts.parquet")
     conv = data["levels"]["accounts"]["conversion"]
-    for key in report.CANONICAL_TIERS:
+    for key in leads.CANONICAL_TIERS:
         part = accounts.filter(pl.col("tier") == key)
         won = part.filter(pl.col("converted_at").is_not_null()).height
         assert conv["tiers"][key]["converted"] == won
         assert conv["tiers"][key]["rate"] == (pytest.approx(won / part.height, abs=1e-4) if part.height else None)
     t4 = conv["tiers"]["tier4"]["rate"]
-    for key in report.CANONICAL_TIERS:
+    for key in leads.CANONICAL_TIERS:
         rate = conv["tiers"][key]["rate"]
         lift = conv["tiers"][key]["lift_vs_tier4"]
         assert lift is None if not t4 or rate is None else lift == pytest.approx(rate / t4, abs=0.01)
@@ -96,7 +96,7 @@ def test_no_previous_snapshot_and_no_outcomes(ws_path):
 
     users, accounts = build_frames(seed=5)
     write_snapshot(ws_path, "20261101T000000000000Z", users.drop("converted_at"), accounts.drop("converted_at"))
-    got = report.tiers_report(Workspace(ws_path))
+    got = leads.tiers_report(Workspace(ws_path).snapshot("latest")).to_dict()
     assert got["previous_snapshot"] is None
     assert got["levels"]["users"]["movement"] is None and got["levels"]["users"]["conversion"] is None
 
@@ -135,7 +135,7 @@ def test_html_is_self_contained_and_matches_json(pql, snaps, data, tmp_path):
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
     assert "<link rel=\"stylesheet\"" not in page and "src=" not in page
     for level, got in data["levels"].items():
-        for key in report.CANONICAL_TIERS:
+        for key in leads.CANONICAL_TIERS:
             assert f'data-tier="{key}" data-count="{got["tiers"][key]["count"]}"' in page
         assert f'id="heatmap-{level}"' in page and f'id="by-owner-{level}"' in page and f'id="conversion-{level}"' in page
     assert "=cmd|&#x27; /C calc&#x27;!A0" in page  # text is escaped, never markup

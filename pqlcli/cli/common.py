@@ -1,30 +1,84 @@
-"""State and helpers shared by the command modules."""
+"""What the command modules share: the session of one `pql` run (workspace, debug, environment)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pqlcli.errors import UsageError
 from pqlcli.workspace import Workspace
 
-
-@dataclass
-class State:
-    workspace: Path | None = None
-    debug: bool = False
-
-
-state = State()
+if TYPE_CHECKING:
+    from pqlcli.render.console import Environment
 
 WORKSPACE_HELP = "Workspace folder (default ./.pql, or $PQL_WORKSPACE)."
 
 
+def _system_environment() -> Environment:
+    from pqlcli.render.console import Environment
+
+    return Environment.from_system()
+
+
+@dataclass
+class Session:
+    """One run of `pql`: set up by ``main()``, filled in by the global options, read by commands."""
+
+    env: Environment = field(default_factory=_system_environment)
+    workspace: Path | None = None
+    debug: bool = False
+
+
+_session: ContextVar[Session | None] = ContextVar("pql_session", default=None)
+
+
+def session() -> Session:
+    current = _session.get()
+    if current is None:
+        current = Session()
+        _session.set(current)
+    return current
+
+
+@contextmanager
+def begin(env: Environment | None = None, *, debug: bool = False) -> Iterator[Session]:
+    """A fresh session (and render environment) for one run; tests pass their own ``env``."""
+    from pqlcli.render.console import using
+
+    run = Session(env=env or _system_environment(), debug=debug)
+    token = _session.set(run)
+    try:
+        with using(run.env):
+            yield run
+    finally:
+        _session.reset(token)
+
+
+def env() -> Environment:
+    """The environment of this run (stdout, stderr, terminal or not, colour, --quiet)."""
+    return session().env
+
+
 def workspace(create: bool = False) -> Workspace:
-    return Workspace.open(state.workspace, create=create)
+    return Workspace.open(session().workspace, create=create)
+
+
+@contextmanager
+def flags(**names: str) -> Iterator[None]:
+    """Name library parameters as flags in errors: ``signed_up_within`` -> ``--signed-up-within``."""
+    from pqlcli.leads.errors import ParameterError
+
+    try:
+        yield
+    except ParameterError as err:
+        raise err.phrased(names.get(err.param, "--" + err.param.replace("_", "-"))) from err
 
 
 def owner_me() -> str:
@@ -48,4 +102,4 @@ def parse_kv(values: list[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-__all__ = ["WORKSPACE_HELP", "owner_me", "parse_kv", "state", "typer", "workspace"]
+__all__ = ["WORKSPACE_HELP", "Session", "begin", "env", "flags", "owner_me", "parse_kv", "session", "typer", "workspace"]

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
-from pqlcli.cli import common
+from pqlcli.cli import common, options
 
 config_app = typer.Typer(help="Check the scoring config and print its JSON Schema.", no_args_is_help=True)
 
 
 @config_app.command("validate")
 def validate(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="The scoring config (YAML; default $PQL_CONFIG, else config/pql.yaml).")] = None,
+    config: options.ConfigPath = None,
 ) -> None:
     """Check a config's syntax, types, rules and columns (against the workspace when it has data)."""
     from pqlcli import config as config_mod
-    from pqlcli import render_score
+    from pqlcli.render import terminal
     from pqlcli.scoring.validate import validate as validate_lib
 
     loaded = config_mod.load(config)
     ws = common.workspace()
     info = validate_lib(loaded, ws if ws.root.exists() else None)
-    render_score.validate_ok(info)
+    terminal.validate_ok(info)
 
 
 @config_app.command("schema")

@@ -6,19 +6,19 @@ from typing import Annotated
 
 import typer
 
-from pqlcli.cli import common
+from pqlcli.cli import common, options
 
 
 def explain(
     who: Annotated[str, typer.Argument(help="A user id, an email, an account id or a company domain.")],
-    snapshot: Annotated[str | None, typer.Option("--snapshot", help="A snapshot name (default: the latest).")] = None,
-    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    snapshot: options.SnapshotRef = None,
+    format: options.SummaryFormat = "table",
 ) -> None:
     """Explain every rule that fired, its points and the values behind it, the tier and each PQL flag."""
     import json
 
-    from pqlcli import render_score
     from pqlcli.errors import UsageError
+    from pqlcli.render import terminal
     from pqlcli.scoring.explain import explain as explain_lib
 
     if format not in ("table", "json"):
@@ -27,7 +27,7 @@ def explain(
     if format == "json":
         typer.echo(json.dumps(data, indent=2, default=str))
     else:
-        render_score.explain(data)
+        terminal.explain(data)
 
 
 def register(app: typer.Typer) -> None:

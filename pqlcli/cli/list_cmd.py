@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pqlcli.cli import common
+from pqlcli.cli import common, options
 from pqlcli.errors import UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from pqlcli.leads import LeadSnapshot
+    from pqlcli.render.console import Environment
 
 
 class Level(StrEnum):
@@ -33,9 +38,15 @@ def list_command(
     level: Annotated[Level, typer.Argument(help="What to list: users or accounts.")],
     owner: Annotated[
         str | None,
-        typer.Option("--owner", metavar="REP", help="CRM owner (email or name, case-insensitive); `me` = $PQL_OWNER; `none` = unowned."),
+        typer.Option(
+            "--owner",
+            metavar="REP",
+            help="CRM owner (email or name; case and accents ignored); `me` = $PQL_OWNER; `none` = unowned.",
+        ),
     ] = None,
-    tier: Annotated[str | None, typer.Option("--tier", metavar="TIERS", help="Only these tiers: 1-4 or names, comma-separated.")] = None,
+    tier: Annotated[
+        str | None, typer.Option("--tier", metavar="TIERS", help="Only these tiers: 1-4 or names (any case), comma-separated.")
+    ] = None,
     pql: Annotated[
         str | None, typer.Option("--pql", metavar="NAME", help="Only leads meeting this PQL definition (`any` = any of them; `pqa`).")
     ] = None,
@@ -55,9 +66,9 @@ def list_command(
     ] = None,
     fmt: Annotated[
         ListFormat | None,
-        typer.Option("--format", "-f", help="table (terminal default), csv (pipe default), json, jsonl, parquet."),
+        typer.Option(*options.FORMAT_FLAGS, help="table (terminal default), csv (pipe default), json, jsonl, parquet."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file (atomically) instead of stdout.")] = None,
+    out: options.OutFile = None,
     csv_safe: Annotated[
         bool,
         typer.Option(
@@ -65,69 +76,99 @@ def list_command(
             help="Prefix CSV cells starting with = + - @ tab or CR with ' against formula injection (default on).",
         ),
     ] = True,
-    snapshot: Annotated[
-        str | None, typer.Option("--snapshot", metavar="NAME", help="Snapshot folder name or path (default: the latest).")
-    ] = None,
+    snapshot: options.SnapshotRef = None,
 ) -> None:
     """List users or accounts of the latest score snapshot, best first, with the rules that fired."""
-    from pqlcli import export, render, report
+    from pqlcli import leads
 
-    ws = common.workspace()
-    snap = ws.snapshot(snapshot).path
-    if out is not None:
-        export.check_out_path(out)
-    chosen = fmt.value if fmt else None
-    if chosen is None:
-        chosen = (export.format_from_path(out) or "csv") if out else ("table" if sys.stdout.isatty() else "csv")
-    if chosen == "table" and out is not None:
-        raise UsageError("--format table is for the terminal.", "Use csv, json, jsonl or parquet with --out.")
+    env = common.env()
+    snap = leads.open_snapshot(common.workspace().snapshot(snapshot))
+    chosen = _output_format(fmt, out, env)
     if owner is not None and owner.strip().lower() == "me":
         owner = common.owner_me()
     wanted_columns: str | list[str] | None = columns
     if columns is None and chosen == "table":
-        available = report.list_columns(snap, level.value)
-        wanted_columns = [c for c in report.TABLE_COLUMNS[level.value] if c in available]
-        from pqlcli import render_list
-
-        width = render_list.terminal_width()
-        if width is not None:
-            wanted_columns = render_list.fit_columns(wanted_columns, width, owner_filtered=owner is not None)
+        wanted_columns = _table_columns(snap, level.value, env, owner_filtered=owner is not None)
     effective_limit = limit
-    if limit is None and chosen == "table" and sys.stdout.isatty():
+    if limit is None and chosen == "table" and env.stdout_isatty:
         effective_limit = TABLE_DEFAULT_LIMIT
-    frame = report.list_leads(
-        snap,
-        level.value,
-        owner=owner,
-        tier=tier,
-        pql=pql,
-        where=where,
-        signed_up_within=signed_up_within,
-        new=new,
-        sort=sort,
-        columns=wanted_columns,
-        limit=None if effective_limit == 0 else effective_limit,
-    )
+    with common.flags():
+        frame = leads.list_leads(
+            snap,
+            level.value,
+            owner=owner,
+            tier=tier,
+            pql=pql,
+            where=where,
+            signed_up_within=signed_up_within,
+            new=new,
+            sort=sort,
+            columns=wanted_columns,
+            limit=None if effective_limit == 0 else effective_limit,
+        )
+    _notes(frame, snap, level.value, owner, new)
+    if chosen == "table":
+        if frame.height:
+            caption = f"{frame.height} {level.value} · snapshot {snap.name}"
+            if effective_limit and frame.height == effective_limit and limit is None:
+                caption += f" · first {effective_limit} (--limit 0 for all)"
+            from pqlcli.render import terminal
+
+            terminal.print_leads(frame, tier_keys=snap.tier_keys(), caption=caption, env=env)
+        return
+    _write_data(frame, chosen, out, csv_safe, env)
+    if out is not None:
+        from pqlcli import render
+
+        render.note(f"Wrote {frame.height} {level.value} to {out}.")
+
+
+def _output_format(fmt: ListFormat | None, out: Path | None, env: Environment) -> str:
+    """The format asked for, else the one ``--out``'s extension names, else table on a terminal, CSV piped."""
+    from pqlcli import export
+
+    if out is not None:
+        export.check_out_path(out, "--out")
+    chosen = fmt.value if fmt else None
+    if chosen is None:
+        chosen = (export.format_from_path(out) or "csv") if out else ("table" if env.stdout_isatty else "csv")
+    if chosen == "table" and out is not None:
+        raise UsageError("--format table is for the terminal.", "Use csv, json, jsonl or parquet with --out.")
+    if chosen == "parquet" and out is None and env.stdout_isatty:
+        raise UsageError("Parquet is binary and stdout is a terminal.", "Add --out leads.parquet, or pipe it.")
+    return chosen
+
+
+def _table_columns(snap: LeadSnapshot, level: str, env: Environment, *, owner_filtered: bool) -> list[str]:
+    from pqlcli import leads
+    from pqlcli.render import terminal
+
+    available = leads.list_columns(snap, level)
+    wanted = [c for c in leads.TABLE_COLUMNS[level] if c in available]
+    width = env.terminal_width()
+    return terminal.fit_columns(wanted, width, owner_filtered=owner_filtered) if width is not None else wanted
+
+
+def _notes(frame: pl.DataFrame, snap: LeadSnapshot, level: str, owner: str | None, new: bool) -> None:
+    from pqlcli import leads, render
+
     if frame.height == 0:
         who = f" owned by {owner}" if owner else ""
-        render.note(f"No {level.value}{who} match in snapshot {snap.name}.")
-    if new and report.previous_snapshot_dir(snap) is None:
+        message = f"No {level}{who} match in snapshot {snap.name}."
+        if owner and owner.strip().lower() != "none" and not leads.owner_exists(snap, level, owner):
+            known = leads.owners(snap, level)
+            shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            render.warn(f"{message} No {level[:-1]} has that owner; the owners in this snapshot are: {shown or 'none'}.")
+        else:
+            render.note(message)
+    if new and snap.previous() is None:
         render.note("This is the first snapshot, so every current PQL counts as new.")
-    if chosen == "table":
-        if frame.height == 0:
-            return
-        from pqlcli import render_list
 
-        manifest = report.snapshot_manifest(snap)
-        keys = {v: k for k, v in report.tier_names(manifest).items()}
-        caption = f"{frame.height} {level.value} · snapshot {snap.name}"
-        if effective_limit and frame.height == effective_limit and limit is None:
-            caption += f" · first {effective_limit} (--limit 0 for all)"
-        render_list.print_leads(frame, tier_keys=keys, caption=caption)
-        return
-    export.write(frame, chosen, out, csv_safe=csv_safe)
-    if out is not None:
-        render.note(f"Wrote {frame.height} {level.value} to {out}.")
+
+def _write_data(frame: pl.DataFrame, fmt: str, out: Path | None, csv_safe: bool, env: Environment) -> None:
+    from pqlcli import export
+
+    export.write(frame, fmt, out if out is not None and str(out) != "-" else env.stdout_bytes(), guard=csv_safe)
 
 
 def register(app: typer.Typer) -> None:

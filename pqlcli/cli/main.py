@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pqlcli import __version__
 from pqlcli.cli import common
 from pqlcli.errors import ExitCode, PqlError
+
+if TYPE_CHECKING:
+    from pqlcli.render.console import Environment
 
 app = typer.Typer(
     name="pql",
@@ -35,13 +38,16 @@ def main_callback(
         Path | None, typer.Option("--workspace", "-w", help=common.WORKSPACE_HELP, envvar="PQL_WORKSPACE")
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (also PQL_DEBUG=1).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes, summaries or progress on stderr (warnings and errors still).")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """pql: product-qualified leads from the exports you already have."""
-    common.state.workspace = workspace
-    common.state.debug = debug or common.state.debug
+    run = common.session()
+    run.workspace = workspace
+    run.debug = debug or run.debug
+    run.env.quiet = quiet or run.env.quiet
 
 
 def _register_commands() -> None:
@@ -78,15 +84,25 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``pql`` with ``argv`` and return the exit status (never raises for user errors)."""
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """Run ``pql`` with ``argv`` and return the exit status (never raises for user errors).
+
+    ``env`` (stdout, stderr, terminal or not, colour) defaults to the real ones; tests pass their own.
+    """
     from pqlcli import render
 
     args = list(sys.argv[1:] if argv is None else argv)
     # --debug works anywhere on the line (`pql score --debug` as well as `pql --debug score`)
-    common.state.debug = "--debug" in args or render.debug_enabled()
+    debug = "--debug" in args or render.debug_enabled()
     if "--" not in args:
         args = [a for a in args if a != "--debug"]
+    with common.begin(env, debug=debug) as run:
+        return _run(args, run)
+
+
+def _run(args: list[str], run: common.Session) -> int:
+    from pqlcli import render
+
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="pql", standalone_mode=True)
@@ -96,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return code if isinstance(code, int) else 1
     except PqlError as err:
-        render.error(err, debug=common.state.debug)
+        render.error(err, debug=run.debug)
         return int(err.exit_code)
     except KeyboardInterrupt:
         render.info("[yellow]Interrupted.[/] Nothing already stored was lost.")
@@ -105,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_broken_pipe()
         return 0
     except Exception as exc:
-        if common.state.debug:
+        if run.debug:
             import traceback
 
             from pqlcli.util.secrets import redact
 
-            sys.stderr.write(redact(traceback.format_exc()))
+            run.env.stderr.write(redact(traceback.format_exc()))
         render.unexpected(exc)
         return int(ExitCode.DATA_ERROR)
     return 0

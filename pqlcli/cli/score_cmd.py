@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pqlcli.cli import common
-
-CONFIG_HELP = "The scoring config (YAML; default $PQL_CONFIG, else config/pql.yaml)."
+from pqlcli.cli import common, options
 
 
 def score(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+    config: options.ConfigPath = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date/time (UTC); overrides the config.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="polars (default), duckdb or spark.")] = "polars",
-    format: Annotated[str, typer.Option("--format", help="Summary format: table or json.")] = "table",
+    format: options.SummaryFormat = "table",
 ) -> None:
     """Score every user and account (fit, usage, tier, PQLs, PQAs) and write a snapshot."""
     import json
 
     from pqlcli import config as config_mod
-    from pqlcli import render_score, scoring
+    from pqlcli import scoring
     from pqlcli.errors import UsageError
+    from pqlcli.render import terminal
     from pqlcli.scoring import summary
     from pqlcli.workspace import snapshot
 
@@ -38,11 +36,11 @@ def score(
     info = summary.summarize(result.users, result.accounts, manifest, result.previous)
     info["snapshot"] = str(result.snapshot)
     for w in result.warnings:
-        render_score.warn(w)
+        terminal.warn(w)
     if format == "json":
         typer.echo(json.dumps(info, indent=2, default=str))
     else:
-        render_score.score_summary(info)
+        terminal.score_summary(info)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pqlcli.cli import common
+from pqlcli.cli import common, options
 
 OUTPUTS = ("users", "accounts", "script")
 
@@ -16,7 +15,7 @@ def sql(
     dialect: Annotated[
         str, typer.Option("--dialect", "-d", help="duckdb, postgres, snowflake, bigquery, spark or trino.")
     ] = "duckdb",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="The scoring config (YAML; default $PQL_CONFIG, else config/pql.yaml).")] = None,
+    config: options.ConfigPath = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date/time (UTC); default: the config's, else now.")] = None,
     table: Annotated[
         list[str] | None,

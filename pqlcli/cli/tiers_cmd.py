@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pqlcli.cli import common
+from pqlcli.cli import common, options
 from pqlcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from pqlcli.render.console import Environment
 
 tiers_app = typer.Typer(help="Tier reports over the score snapshots.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -23,57 +25,69 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
+SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}
+
+
 @tiers_app.command("report")
 def report_command(
     fmt: Annotated[
         ReportFormat | None,
-        typer.Option("--format", "-f", help="terminal (default on a terminal), md, json (default when piped), html."),
+        typer.Option(*options.FORMAT_FLAGS, help="terminal (default on a terminal), md, json (default when piped), html."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file (atomically); needed for html on a terminal.")] = None,
+    out: options.OutFile = None,
     by: Annotated[
         list[str] | None, typer.Option("--by", metavar="DIM", help="Breakdowns: owner, plan, industry, country (repeat or comma-separate; default owner,plan).")
     ] = None,
     top: Annotated[int, typer.Option("--top", metavar="N", help="Top accounts shown per tier.", min=0)] = 5,
-    snapshot: Annotated[str | None, typer.Option("--snapshot", metavar="NAME", help="Snapshot folder name or path (default: the latest).")] = None,
+    snapshot: options.SnapshotRef = None,
 ) -> None:
     """Report tiers: fit × usage matrix, per owner/plan, top accounts, movement, conversion per tier."""
-    from pqlcli import export, render, report
+    from pqlcli import leads, render
     from pqlcli.util import atomic
 
-    if out is not None:
-        export.check_out_path(out)
-    chosen = fmt.value if fmt else None
-    if chosen is None:
-        suffix = out.suffix.lower() if out else ""
-        chosen = {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}.get(suffix) or (
-            "terminal" if out is None and sys.stdout.isatty() else "json"
-        )
-    if chosen == "terminal" and out is not None:
-        raise UsageError("--format terminal is for the screen.", "Use --format md, json or html with --out.")
-    data = report.tiers_report(common.workspace(), snapshot=snapshot, by=by, top=top)
+    env = common.env()
+    chosen = _report_format(fmt, out, env)
+    snap = common.workspace().snapshot(snapshot)
+    with common.flags():
+        report = leads.tiers_report(snap, by=by, top=top)
     if chosen == "terminal":
-        from pqlcli import render_report
+        from pqlcli.render import terminal
 
-        render_report.print_report(data)
+        terminal.print_report(report, env.console())
         return
     if chosen == "json":
-        text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
     elif chosen == "md":
-        from pqlcli import report_md
+        from pqlcli.render import markdown
 
-        text = report_md.to_markdown(data)
+        text = markdown.to_markdown(report)
     else:
-        from pqlcli import report_html
+        from pqlcli.render import html
 
-        text = report_html.to_html(data)
-        if out is None and sys.stdout.isatty():
-            raise UsageError("--format html writes a page, not terminal text.", "Add --out report.html and open it in a browser.")
+        text = html.to_html(report)
     if out is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        env.stdout.write(text)
+        env.stdout.flush()
         return
     atomic.write_text(out, text)
     render.note(f"Wrote the tier report ({chosen}) to {out}.")
+
+
+def _report_format(fmt: ReportFormat | None, out: Path | None, env: Environment) -> str:
+    """The format asked for, else the one ``--out``'s extension names, else terminal on a terminal, JSON piped."""
+    from pqlcli import export
+
+    if out is not None:
+        export.check_out_path(out, "--out")
+    chosen = fmt.value if fmt else None
+    if chosen is None:
+        suffix = out.suffix.lower() if out else ""
+        chosen = SUFFIX_FORMATS.get(suffix) or ("terminal" if out is None and env.stdout_isatty else "json")
+    if chosen == "terminal" and out is not None:
+        raise UsageError("--format terminal is for the screen.", "Use --format md, json or html with --out.")
+    if chosen == "html" and out is None and env.stdout_isatty:
+        raise UsageError("--format html writes a page, not terminal text.", "Add --out report.html and open it in a browser.")
+    return chosen
 
 
 def register(app: typer.Typer) -> None:
