@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,3 +224,131 @@ def test_csv_guard_neutralises_every_formula_cell(values):
     for raw, row in zip(values, rows, strict=True):
         assert row["v"][:1] not in ("=", "+", "-", "@", "\t", "\r")
         assert row["v"] in (raw, "'" + raw) or (raw == "" and row["v"] == "")
+
+
+# ---- issue 15 part 3 / issue 9: errors in the library's words, names people actually type -----------------
+def test_library_errors_name_the_parameter_and_the_cli_names_the_flag(pql, snaps):
+    with pytest.raises(leads.ParameterError) as info:
+        leads.list_leads(snaps[1], "users", sort="usage_scor")
+    assert info.value.param == "sort" and "--" not in info.value.message
+    assert "sort names unknown column 'usage_scor'" in info.value.message
+    code, _, err = pql("list", "users", "--sort", "usage_scor")
+    assert code == ExitCode.USAGE and "--sort names unknown column 'usage_scor'" in " ".join(err.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "guess"),
+    [
+        (["--sort", "usage_scor:desc"], "Did you mean 'usage_score'?"),
+        (["--columns", "user_id,emial"], "Did you mean 'email'?"),
+        (["--tier", "tierr1"], "Did you mean 'tier1'?"),
+    ],
+)
+def test_typos_get_did_you_mean(pql, snaps, args, guess):
+    code, out, err = pql("list", "users", *args)
+    assert code == ExitCode.USAGE and out == ""
+    assert guess in " ".join(err.split()), err
+
+
+def test_why_uses_an_ascii_minus_so_grep_finds_it(pql, snaps):
+    code, out, _ = pql("list", "users", "--columns", "user_id,why", "-f", "csv")
+    assert code == 0 and "−" not in out
+    negative = [r["why"] for r in _csv(out) if "dormant" in r["why"]]
+    assert negative and all("dormant -10" in why for why in negative)
+
+
+def _rename(ws_path: Path, owner: dict[str, str] | None = None, names: dict[str, str] | None = None) -> Path:
+    """A snapshot whose owners and/or tier names are renamed (tier names as a config's `tiers.names`)."""
+    from tests.snapshot_factory import build_frames, write_snapshot
+
+    users, accounts = build_frames(seed=1)
+    if owner:
+        users = users.with_columns(pl.col("owner").replace(owner))
+    if names:
+        users = users.with_columns(pl.col("tier").replace(names))
+        accounts = accounts.with_columns(pl.col("tier").replace(names))
+    snap = write_snapshot(ws_path, "20261101T000000000000Z", users, accounts)
+    if names:
+        manifest = json.loads((snap / "manifest.json").read_text())
+        manifest["tiers"]["names"] = names
+        (snap / "manifest.json").write_text(json.dumps(manifest))
+    return snap
+
+
+def test_owner_ignores_case_and_accents(pql, ws_path):
+    snap = _rename(ws_path, owner={"Bo Chen": "Inès Moreau"})
+    expected = pl.read_parquet(snap / "users.parquet").filter(pl.col("owner") == "Inès Moreau")["user_id"].to_list()
+    for spelling in ("ines moreau", "INES MOREAU", "Inès Moreau", "  inès moreau "):
+        code, out, err = pql("list", "users", "--owner", spelling, "--columns", "user_id,owner", "-f", "csv")
+        assert code == 0, err
+        assert sorted(r["user_id"] for r in _csv(out)) == sorted(expected) and expected
+
+
+def test_an_owner_nobody_has_lists_the_owners_that_exist(pql, snaps):
+    code, out, err = pql("list", "users", "--owner", "bo chenn", "-f", "csv")
+    text = " ".join(err.split())
+    assert code == 0 and _csv(out) == []
+    assert "No users owned by bo chenn" in text and "owners in this snapshot are" in text
+    assert "Bo Chen" in text and "ana@example.com" in text
+    # an owner who exists but has nothing under the other filters gets the plain note, no owner list
+    code, _, err = pql("list", "users", "--owner", "bo chen", "--where", "projects_30d > 1000", "-f", "csv")
+    assert code == 0 and "No users owned by bo chen" in err and "owners in this snapshot" not in err
+
+
+def test_tier_accepts_configured_names_in_any_case(pql, ws_path):
+    names = {"tier1": "Hot", "tier2": "Warm", "tier3": "Self-serve", "tier4": "Cold"}
+    snap = _rename(ws_path, names=names)
+    hot = pl.read_parquet(snap / "users.parquet").filter(pl.col("tier") == "Hot").height
+    for spelling in ("Hot", "hot", "HOT", "1", "tier1"):
+        code, out, err = pql("list", "users", "--tier", spelling, "--columns", "user_id,tier", "-f", "csv")
+        assert code == 0, err
+        rows = _csv(out)
+        assert len(rows) == hot and {r["tier"] for r in rows} == {"Hot"}
+    code, _, err = pql("list", "users", "--tier", "hott")
+    assert code == ExitCode.USAGE and "Did you mean 'Hot'?" in " ".join(err.split())
+
+
+def test_out_xlsx_is_refused_and_writes_nothing(pql, snaps, tmp_path):
+    target = tmp_path / "leads.xlsx"
+    code, out, err = pql("list", "users", "--out", str(target))
+    assert code == ExitCode.USAGE and out == "" and not target.exists()
+    assert "does not write Excel" in " ".join(err.split()) and "leads.csv" in err
+
+
+def _terminal(width: int):
+    from pqlcli.render import Environment
+
+    return Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdout_isatty=True, stderr_isatty=False, colors=False, width=width)
+
+
+def test_a_wide_terminal_shows_the_email_a_narrow_one_merges_it(ws_path, snaps):
+    from pqlcli.cli.main import main
+
+    first = leads.list_leads(snaps[1], "users", columns="email,name", limit=1).row(0, named=True)
+    wide = _terminal(150)
+    assert main(["--workspace", str(ws_path), "list", "users"], env=wide) == 0
+    shown = wide.stdout.getvalue()
+    assert "email" in shown.splitlines()[0] + shown.splitlines()[1] and first["email"] in shown
+    narrow = _terminal(80)
+    assert main(["--workspace", str(ws_path), "list", "users"], env=narrow) == 0
+    shown = narrow.stdout.getvalue()
+    assert first["email"] not in shown and first["name"] in shown
+    assert max(len(re.sub(r"\x1b\[[0-9;]*m", "", line)) for line in shown.splitlines()) <= 80
+
+
+def test_quiet_silences_notes_but_not_data(pql, snaps, tmp_path):
+    target = tmp_path / "leads.csv"
+    code, _, err = pql("list", "users", "--out", str(target))
+    assert code == 0 and "Wrote" in err
+    code, _, err = pql("--quiet", "list", "users", "--out", str(target))
+    assert code == 0 and err == "" and target.read_text().startswith("user_id,")
+
+
+def test_no_color_turns_colour_off_on_a_terminal(monkeypatch):
+    from pqlcli.render import Environment
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert Environment.from_system().colors is False
+    monkeypatch.delenv("NO_COLOR")
+    tty = Environment(stdout=io.StringIO(), stdout_isatty=True)
+    assert tty.colors is True

@@ -139,3 +139,22 @@ def test_html_is_self_contained_and_matches_json(pql, snaps, data, tmp_path):
             assert f'data-tier="{key}" data-count="{got["tiers"][key]["count"]}"' in page
         assert f'id="heatmap-{level}"' in page and f'id="by-owner-{level}"' in page and f'id="conversion-{level}"' in page
     assert "=cmd|&#x27; /C calc&#x27;!A0" in page  # text is escaped, never markup
+
+
+def test_by_typo_gets_did_you_mean_and_the_library_names_the_parameter(pql, snaps):
+    from pqlcli.leads import ParameterError
+
+    code, _, err = pql("tiers", "report", "--by", "ownr")
+    assert code == ExitCode.USAGE and "--by ownr is not a breakdown. Did you mean 'owner'?" in " ".join(err.split())
+    with pytest.raises(ParameterError) as info:
+        leads.tiers_report(snaps[1], by="ownr")
+    assert info.value.param == "by" and "--by" not in info.value.message
+
+
+def test_report_model_is_typed(snaps):
+    report = leads.tiers_report(snaps[1])
+    assert isinstance(report, leads.TiersReport)
+    users = report.levels["users"]
+    assert users.tiers["tier1"].count == pl.read_parquet(snaps[1] / "users.parquet").filter(pl.col("tier") == "tier1").height
+    assert users.top is None and "top" not in report.to_dict()["levels"]["users"]  # accounts only, as before
+    assert report.levels["accounts"].top is not None

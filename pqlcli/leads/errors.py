@@ -36,8 +36,8 @@ def did_you_mean(wrong: str, choices: Iterable[str]) -> str:
     lowered = {c.lower(): c for c in options}
     if wrong.lower() in lowered:
         return f" Did you mean {lowered[wrong.lower()]!r}?"
-    close = difflib.get_close_matches(wrong, options, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    close = difflib.get_close_matches(wrong.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" Did you mean {lowered[close[0]]!r}?" if close else ""
 
 
 def unknown_names(param: str, unknown: list[str], existing: Iterable[str], what: str = "column") -> ParameterError:
