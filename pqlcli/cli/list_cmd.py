@@ -108,13 +108,7 @@ def list_command(
         )
     _notes(frame, snap, level.value, owner, new)
     if chosen == "table":
-        if frame.height:
-            caption = f"{frame.height} {level.value} · snapshot {snap.name}"
-            if effective_limit and frame.height == effective_limit and limit is None:
-                caption += f" · first {effective_limit} (--limit 0 for all)"
-            from pqlcli.render import terminal
-
-            terminal.print_leads(frame, tier_keys=snap.tier_keys(), caption=caption, env=env)
+        _print_table(frame, snap, level.value, effective_limit if limit is None else None, env)
         return
     _write_data(frame, chosen, out, csv_safe, env)
     if out is not None:
@@ -163,6 +157,18 @@ def _notes(frame: pl.DataFrame, snap: LeadSnapshot, level: str, owner: str | Non
             render.note(message)
     if new and snap.previous() is None:
         render.note("This is the first snapshot, so every current PQL counts as new.")
+
+
+def _print_table(frame: pl.DataFrame, snap: LeadSnapshot, level: str, default_limit: int | None, env: Environment) -> None:
+    """The terminal table, captioned with the count, the snapshot and whether the default limit cut it."""
+    from pqlcli.render import terminal
+
+    if frame.height == 0:
+        return
+    caption = f"{frame.height} {level} · snapshot {snap.name}"
+    if default_limit and frame.height == default_limit:
+        caption += f" · first {default_limit} (--limit 0 for all)"
+    terminal.print_leads(frame, tier_keys=snap.tier_keys(), caption=caption, env=env)
 
 
 def _write_data(frame: pl.DataFrame, fmt: str, out: Path | None, csv_safe: bool, env: Environment) -> None:
