@@ -158,3 +158,11 @@ def test_report_model_is_typed(snaps):
     assert users.tiers["tier1"].count == pl.read_parquet(snaps[1] / "users.parquet").filter(pl.col("tier") == "tier1").height
     assert users.top is None and "top" not in report.to_dict()["levels"]["users"]  # accounts only, as before
     assert report.levels["accounts"].top is not None
+
+
+def test_the_api_hangs_off_the_snapshot(snaps):
+    snap = leads.open_snapshot(snaps[1])
+    assert snap.tiers_report(by="country").to_dict() == leads.tiers_report(snaps[1], by="country").to_dict()
+    assert snap.leads("users", tier="1", columns="user_id")["user_id"].to_list() == (
+        leads.list_leads(snaps[1], "users", tier="1", columns="user_id")["user_id"].to_list()
+    )
