@@ -352,3 +352,8 @@ def test_no_color_turns_colour_off_on_a_terminal(monkeypatch):
     monkeypatch.delenv("NO_COLOR")
     tty = Environment(stdout=io.StringIO(), stdout_isatty=True)
     assert tty.colors is True
+
+
+def test_braces_in_user_text_reach_the_error_unchanged(pql, snaps):
+    code, _, err = pql("list", "users", "--where", "{param} > 1")
+    assert code == ExitCode.USAGE and "{param}" in err and "Traceback" not in err

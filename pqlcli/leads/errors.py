@@ -1,6 +1,6 @@
 """The errors of the leads queries: they carry the parameter, and only the CLI turns it into a flag.
 
-A library caller sees ``sort names an unknown column 'x'``; ``pql list`` shows ``--sort names ...``.
+A library caller sees ``sort names unknown column 'x'``; ``pql list`` shows ``--sort names ...``.
 """
 
 from __future__ import annotations
@@ -10,30 +10,44 @@ from collections.abc import Iterable
 
 from pqlcli.errors import UsageError
 
+PLACEHOLDER = "{param}"
+
 
 class ParameterError(UsageError):
     """A bad value for one parameter of a leads query (``sort``, ``columns``, ``where``, ``owner``...).
 
-    ``message`` and ``hint`` are templates with ``{param}``; the library fills in the parameter's name, the
-    CLI calls :meth:`phrased` with the flag that set it.
+    ``message`` (and ``hint``) start with ``{param}`` where the parameter's name belongs: the library shows
+    the parameter, the CLI the flag (:meth:`renamed`, :meth:`phrased`). This is the shape of
+    ``PqlError(param=...)`` on the workspace branch, so the two can become one.
     """
 
     def __init__(self, param: str, message: str, hint: str | None = None):
         self.param = param
         self.template = message
         self.hint_template = hint
-        super().__init__(message.format(param=param), hint.format(param=param) if hint else None)
+        super().__init__(*self.renamed(param))
 
-    def phrased(self, name: str) -> UsageError:
-        """The same error, naming the parameter as ``name`` (e.g. the flag ``--sort``)."""
-        hint = self.hint_template.format(param=name) if self.hint_template else None
-        return UsageError(self.template.format(param=name), hint)
+    def renamed(self, shown_as: str) -> tuple[str, str | None]:
+        """(message, hint) naming the parameter as ``shown_as`` (e.g. the flag ``--sort``).
+
+        Only a leading ``{param}`` is a placeholder, so user text quoted later in the message (a ``where``
+        condition containing ``{param}``) is shown as typed.
+        """
+        hint = _lead(self.hint_template, shown_as) if self.hint_template else None
+        return _lead(self.template, shown_as), hint
+
+    def phrased(self, shown_as: str) -> UsageError:
+        """The same error as a plain UsageError naming the parameter as ``shown_as``."""
+        return UsageError(*self.renamed(shown_as))
+
+
+def _lead(template: str, shown_as: str) -> str:
+    return shown_as + template[len(PLACEHOLDER) :] if template.startswith(PLACEHOLDER) else template
 
 
 def did_you_mean(wrong: str, choices: Iterable[str]) -> str:
-    """`` Did you mean 'usage_score'?`` when a choice is close to ``wrong``, else ``""``."""
-    options = list(dict.fromkeys(choices))
-    lowered = {c.lower(): c for c in options}
+    """`` Did you mean 'usage_score'?`` when a choice is close to ``wrong`` (any case), else ``""``."""
+    lowered = {c.lower(): c for c in dict.fromkeys(choices)}
     if wrong.lower() in lowered:
         return f" Did you mean {lowered[wrong.lower()]!r}?"
     close = difflib.get_close_matches(wrong.lower(), list(lowered), n=1, cutoff=0.6)
@@ -41,18 +55,13 @@ def did_you_mean(wrong: str, choices: Iterable[str]) -> str:
 
 
 def unknown_names(param: str, unknown: list[str], existing: Iterable[str], what: str = "column") -> ParameterError:
-    """``{param} names an unknown column 'x'. Did you mean 'y'?`` with the names that exist as the hint."""
+    """``{param} names unknown column 'x'. Did you mean 'y'?`` with the names that exist as the hint."""
     existing = list(existing)
     plural = "s" if len(unknown) > 1 else ""
     names = ", ".join(map(repr, unknown))
     guess = did_you_mean(unknown[0], existing) if len(unknown) == 1 else ""
     return ParameterError(
         param,
-        f"{{param}} names unknown {what}{plural} {escape(names)}.{escape(guess)}",
-        f"{what.capitalize()}s that exist: {escape(', '.join(sorted(existing)))}.",
+        "{param}" + f" names unknown {what}{plural} {names}.{guess}",
+        f"{what.capitalize()}s that exist: {', '.join(sorted(existing))}.",
     )
-
-
-def escape(text: str) -> str:
-    """User text inside a message template (``str.format``): braces doubled."""
-    return text.replace("{", "{{").replace("}", "}}")

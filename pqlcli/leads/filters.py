@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pqlcli.leads.errors import ParameterError, did_you_mean, escape, unknown_names
+from pqlcli.leads.errors import ParameterError, did_you_mean, unknown_names
 from pqlcli.leads.why import WHY
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def parse_duration(text: str) -> timedelta:
     except durations.DurationError as exc:
         raise ParameterError(
             "signed_up_within",
-            f"{{param}} {escape(repr(text))} is not a duration ({escape(str(exc))}).",
+            f"{{param}} {text!r} is not a duration ({exc!s}).",
             f"Use a number and a unit: {durations.EXAMPLES}.",
         )
 
@@ -49,7 +49,7 @@ def parse_sort(spec: str, columns: list[str]) -> list[SortKey]:
         name, direction = name.strip(), direction.strip().lower()
         if direction not in ("", "asc", "desc"):
             raise ParameterError(
-                "sort", f"{{param}} {escape(repr(part))}: the direction must be asc or desc.", "Example: usage_score:desc."
+                "sort", f"{{param}} {part!r}: the direction must be asc or desc.", "Example: usage_score:desc."
             )
         if name not in columns:
             raise unknown_names("sort", [name], columns)
@@ -81,7 +81,7 @@ def where_expr(condition: str, columns: list[str]) -> pl.Expr:
     except (pl.exceptions.SQLSyntaxError, pl.exceptions.SQLInterfaceError, pl.exceptions.ComputeError) as exc:
         raise ParameterError(
             "where",
-            f"{{param}} {escape(repr(condition))} is not a SQL condition ({escape(first_line(exc))}).",
+            f"{{param}} {condition!r} is not a SQL condition ({first_line(exc)}).",
             "Example: \"projects_30d > 3 AND country IN ('US', 'GB')\"; quote text with single quotes.",
         )
     try:
@@ -149,8 +149,8 @@ def tier_filter(spec: str, names: dict[str, str]) -> list[str]:
         else:
             raise ParameterError(
                 "tier",
-                f"{{param}} {escape(repr(part))} is not a tier.{escape(did_you_mean(part, names.values()))}",
-                f"Use 1-4 or a tier name: {escape(', '.join(names.values()))} (several: 1,2).",
+                f"{{param}} {part!r} is not a tier.{did_you_mean(part, names.values())}",
+                f"Use 1-4 or a tier name: {', '.join(names.values())} (several: 1,2).",
             )
     return out
 
@@ -182,9 +182,9 @@ def pql_filter(name: str, level: str, columns: list[str]) -> pl.Expr:
         extra = ["any"] + (["pqa"] if "pqa" in columns else [])
         raise ParameterError(
             "pql",
-            f"{{param}} {escape(repr(name))} is not a {level[:-1]}-level PQL definition in this snapshot."
-            + escape(did_you_mean(name, flags + extra)),
-            f"Definitions for {level}: {escape(', '.join(flags + extra) or 'none')}.",
+            f"{{param}} {name!r} is not a {level[:-1]}-level PQL definition in this snapshot."
+            + did_you_mean(name, flags + extra),
+            f"Definitions for {level}: {', '.join(flags + extra) or 'none'}.",
         )
     return pl.col(f"pql__{name}").fill_null(False)
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pqlcli.leads import filters
-from pqlcli.leads.errors import ParameterError, escape
+from pqlcli.leads.errors import ParameterError
 from pqlcli.leads.snapshot import ID_COLUMN, LeadSnapshot, SnapshotRef, check_level, open_snapshot
 from pqlcli.leads.why import WHY, add_why
 
@@ -117,11 +117,11 @@ class LeadQuery:
         except (pl.exceptions.ColumnNotFoundError, pl.exceptions.SQLInterfaceError) as exc:
             names = ", ".join(sorted(self.snapshot.scan(self.level).collect_schema().names()))
             raise ParameterError(
-                "where", f"{{param}} could not be applied ({escape(filters.first_line(exc))}).", f"Columns that exist: {escape(names)}."
+                "where", f"{{param}} could not be applied ({filters.first_line(exc)}).", f"Columns that exist: {names}."
             )
         except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, pl.exceptions.SchemaError) as exc:
-            detail = escape(filters.first_line(exc))
-            condition = escape(repr(self.where))
+            detail = filters.first_line(exc)
+            condition = repr(self.where)
             if "predicate must be of type" in detail:
                 raise ParameterError(
                     "where",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from pqlcli.config import TIERS
-from pqlcli.leads.errors import ParameterError, did_you_mean, escape
+from pqlcli.leads.errors import ParameterError, did_you_mean
 from pqlcli.leads.filters import qualified_expr
 from pqlcli.leads.snapshot import ID_COLUMN, LEVELS, LeadSnapshot, SnapshotRef, open_snapshot
 from pqlcli.leads.why import WHY, add_why
@@ -162,7 +162,7 @@ def breakdowns(by: list[str] | str | None) -> list[str]:
     if bad:
         raise ParameterError(
             "by",
-            f"{{param}} {escape(', '.join(bad))} is not a breakdown.{escape(did_you_mean(bad[0], BREAKDOWNS))}",
+            f"{{param}} {', '.join(bad)} is not a breakdown.{did_you_mean(bad[0], BREAKDOWNS)}",
             f"Use one or more of: {', '.join(BREAKDOWNS)}.",
         )
     return list(dict.fromkeys(dims))
