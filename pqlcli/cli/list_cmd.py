@@ -32,18 +32,24 @@ class ListFormat(StrEnum):
 
 
 TABLE_DEFAULT_LIMIT = 50
+OwnerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--owner", metavar="REP", help="CRM owner (email or name; case and accents ignored); `me` = $PQL_OWNER; `none` = unowned."
+    ),
+]
+CsvSafeOption = Annotated[
+    bool,
+    typer.Option(
+        "--csv-safe/--no-csv-safe",
+        help="Prefix CSV cells starting with = + - @ tab or CR with ' against formula injection (default on).",
+    ),
+]
 
 
 def list_command(
     level: Annotated[Level, typer.Argument(help="What to list: users or accounts.")],
-    owner: Annotated[
-        str | None,
-        typer.Option(
-            "--owner",
-            metavar="REP",
-            help="CRM owner (email or name; case and accents ignored); `me` = $PQL_OWNER; `none` = unowned.",
-        ),
-    ] = None,
+    owner: OwnerOption = None,
     tier: Annotated[
         str | None, typer.Option("--tier", metavar="TIERS", help="Only these tiers: 1-4 or names (any case), comma-separated.")
     ] = None,
@@ -69,13 +75,7 @@ def list_command(
         typer.Option(*options.FORMAT_FLAGS, help="table (terminal default), csv (pipe default), json, jsonl, parquet."),
     ] = None,
     out: options.OutFile = None,
-    csv_safe: Annotated[
-        bool,
-        typer.Option(
-            "--csv-safe/--no-csv-safe",
-            help="Prefix CSV cells starting with = + - @ tab or CR with ' against formula injection (default on).",
-        ),
-    ] = True,
+    csv_safe: CsvSafeOption = True,
     snapshot: options.SnapshotRef = None,
 ) -> None:
     """List users or accounts of the latest score snapshot, best first, with the rules that fired."""
