@@ -12,8 +12,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pqlcli import config, scoring, sqlgen
+from pqlcli import config, scoring
 from pqlcli.errors import ConfigError, UsageError
+from pqlcli.scoring import sql as sqlgen
 from pqlcli.synth import synth_workspace
 from pqlcli.workspace import Workspace
 

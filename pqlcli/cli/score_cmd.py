@@ -23,6 +23,7 @@ def score(
 
     from pqlcli import config as config_mod
     from pqlcli import render_score, scoring
+    from pqlcli.cli.flags import cli_errors
     from pqlcli.errors import UsageError
     from pqlcli.scoring import summary
     from pqlcli.workspace import snapshot
@@ -33,7 +34,8 @@ def score(
         raise UsageError(f"--format {format!r} is not supported here.", "Use table or json.")
     loaded = config_mod.load(config)
     ws = common.workspace()
-    result = scoring.score(ws, loaded, as_of, engine_name=engine)
+    with cli_errors():
+        result = scoring.score(ws, loaded, as_of, engine=engine)
     manifest = snapshot.read_manifest(result.snapshot)
     info = summary.summarize(result.users, result.accounts, manifest, result.previous)
     info["snapshot"] = str(result.snapshot)
