@@ -291,7 +291,9 @@ class SqlCompiler:
                 raw = f"CASE WHEN {raw} {op} {bound} THEN {bound} ELSE {raw} END"
             return f"COALESCE({raw}, 0.0) AS {ident(rule.column)} {note}"
         assert rule.when is not None
-        return f"CASE WHEN {rule.when.to_sql()} THEN {number(rule.points)} ELSE 0.0 END AS {ident(rule.column)} {note}"
+        # CAST: a literal such as 30.0 is a DECIMAL in DuckDB and Spark; points are DOUBLE in every engine
+        points = f"CASE WHEN {rule.when.to_sql()} THEN {number(rule.points)} ELSE 0.0 END"
+        return f"CAST({points} AS DOUBLE) AS {ident(rule.column)} {note}"
 
     def scores(self, prefix: str, source: str, rules: list[RulePlan], level: str) -> None:
         """points -> scores -> tiers -> labels, for users or accounts."""
@@ -303,7 +305,7 @@ class SqlCompiler:
 
         def total(section: str) -> str:
             cols = [ident(r.column) for r in rules if r.section == section]
-            return f"LEAST(GREATEST({' + '.join(cols)}, 0.0), 100.0)" if cols else "0.0"
+            return f"LEAST(GREATEST({' + '.join(cols)}, 0.0), 100.0)" if cols else "CAST(0.0 AS DOUBLE)"
 
         self.add(
             f"{prefix}_scores",
@@ -358,7 +360,8 @@ class SqlCompiler:
         for m in self.plan.metrics:
             col = ident(m.name)
             roll.append({
-                "sum": f"COALESCE(SUM({col}), 0) AS {col}",
+                # SUM of a BIGINT is wider (HUGEINT in DuckDB): back to the metric's type
+                "sum": f"CAST(COALESCE(SUM({col}), 0) AS {sql_type(m.dtype)}) AS {col}",
                 "max": f"MAX({col}) AS {col}",
                 "min": f"MIN({col}) AS {col}",
             }.get(m.rollup, f"COUNT(CASE WHEN {col} > 0 THEN 1 END) AS {col}"))
