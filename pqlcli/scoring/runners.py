@@ -118,6 +118,7 @@ def _run_duckdb(loaded: LoadedConfig, plan: ScoringPlan, inputs: Inputs, as_of: 
     with _tempdir() as tmp:
         con = duckdb.connect()
         try:
+            con.execute("SET TimeZone = 'UTC'")  # DATE literals and casts of UTC timestamps, as in Polars and Spark
             for name in TABLES:
                 if ws.has_table(name):
                     files = ", ".join(string(f) for f in _table_files(ws, name))
