@@ -14,6 +14,11 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "engine": ("--engine", None),
     "dialect": ("--dialect", None),
     "users": ("", "Run `pql ingest users FILE` first."),
+    "ref": (
+        "",
+        "Pass a user id, an email, an account id or a company domain, e.g. `pql explain ana@acme.com`; "
+        "`pql list users --columns user_id,email` shows them.",
+    ),
 }
 
 
