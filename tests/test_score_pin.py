@@ -32,16 +32,28 @@ def produced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _first_difference(want: Path, got: Path, key: str) -> str:
+# A decayed metric is a sum of float weights that the streaming group-by adds in a varying order, so its
+# last bits (and those of the points and scores built on it) differ between two runs of the same code,
+# before and after the redesign alike. Float columns may differ by that much and no more; every other
+# column, and every float column of a run without such sums, must be byte-identical.
+FLOAT_RTOL = 1e-12
+
+
+def _differences(want: Path, got: Path, key: str) -> list[str]:
     a, b = pl.read_ndjson(want), pl.read_ndjson(got)
     if a.columns != b.columns or a.height != b.height:
-        return f"columns/rows differ: {a.columns} x {a.height} vs {b.columns} x {b.height}"
+        return [f"columns/rows differ: {a.columns} x {a.height} vs {b.columns} x {b.height}"]
+    out = []
     for col in a.columns:
-        bad = a[col].ne_missing(b[col])
+        if a[col].dtype == pl.Float64 and b[col].dtype == pl.Float64:
+            x, y = a[col], b[col]
+            bad = ((x - y).abs() > FLOAT_RTOL * x.abs().clip(lower_bound=1.0)) | (x.is_null() != y.is_null())
+        else:
+            bad = a[col].ne_missing(b[col])
         if bad.any():
-            return f"column {col}: pinned {a.filter(bad).select(key, col).head(3).to_dicts()} " \
-                   f"vs now {b.filter(bad).select(key, col).head(3).to_dicts()}"
-    return "same values, different bytes (formatting)"
+            out.append(f"column {col}: pinned {a.filter(bad).select(key, col).head(3).to_dicts()} "
+                       f"vs now {b.filter(bad).select(key, col).head(3).to_dicts()}")
+    return out
 
 
 @pytest.mark.parametrize("config", ["default", "rich"])
@@ -53,4 +65,6 @@ def test_score_output_is_pinned(produced: Path, config: str, level: str, key: st
     assert list(schema_got.items()) == list(schema_want.items()), f"{config}/{level}: columns, order or dtypes moved"
     assert pl.read_ndjson(want).height > 0
     if got.read_bytes() != want.read_bytes():
-        pytest.fail(f"{config}/{level}.ndjson differs from the pin: {_first_difference(want, got, key)}")
+        differences = _differences(want, got, key)
+        assert not differences, f"{config}/{level}.ndjson differs from the pin: {differences}"
+        assert config == "rich", "only the decayed sums of the rich config may differ in their last bits"
