@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 
 TABLE_SCHEMAS = {"users": USERS, "accounts": ACCOUNTS, "events": EVENTS, "firmographics": FIRMOGRAPHICS}
 

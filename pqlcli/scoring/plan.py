@@ -20,8 +20,8 @@ import polars as pl
 
 from pqlcli.config import TIERS, LoadedConfig, Metric, Rule
 from pqlcli.errors import WorkspaceError
-from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, TableSchema, polars_dtype
 from pqlcli.scoring.conditions import Condition, check_condition
+from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, TableSchema, polars_dtype
 
 TS = pl.Datetime("us", "UTC")
 Schema = dict[str, Any]  # column -> Polars dtype, in order
