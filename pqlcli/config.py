@@ -260,7 +260,9 @@ def resolve_as_of(value: str | date | datetime | None) -> datetime:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ConfigError(
-                f"--as-of {value!r} is not a date or time.", "Use ISO-8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z."
+                f"as_of {value!r} is not a date or time.",
+                "Use ISO-8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z.",
+                param="as_of",
             )
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -25,10 +25,14 @@ class PqlError(Exception):
 
     exit_code: ExitCode = ExitCode.DATA_ERROR
 
-    def __init__(self, message: str, hint: str | None = None, *, exit_code: ExitCode | None = None):
+    def __init__(
+        self, message: str, hint: str | None = None, *, exit_code: ExitCode | None = None, param: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # the library parameter at fault (e.g. "as_of", "tables"): the CLI names its own flag for it
+        self.param = param
         if exit_code is not None:
             self.exit_code = exit_code
 

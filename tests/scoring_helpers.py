@@ -44,7 +44,7 @@ def make_ws(
     return ws
 
 
-def score_with(ws: Workspace, yaml_text: str, as_of: datetime | str | None = AS_OF) -> scoring.engine.ScoreFrames:
+def score_with(ws: Workspace, yaml_text: str, as_of: datetime | str | None = AS_OF) -> scoring.ScoreFrames:
     loaded = config.loads(yaml_text, "test.yaml")
     return scoring.compute(ws, loaded, as_of)
 

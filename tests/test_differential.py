@@ -1,5 +1,5 @@
 """Differential test: the PRODUCT.md example config written by hand as plain DuckDB SQL (not generated
-by pqlcli.sqlgen) must give the Polars engine's scores, tiers, PQL flags and PQAs for every user and account.
+by pqlcli.scoring.sql) must give the Polars engine's scores, tiers, PQL flags and PQAs for every user and account.
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pqlcli import config, scoring, sqlgen
+from pqlcli import config, scoring
 from pqlcli.errors import ConfigError, UsageError
+from pqlcli.scoring import runners
+from pqlcli.scoring import sql as sqlgen
 from pqlcli.synth import synth_workspace
 from pqlcli.workspace import Workspace
 
@@ -21,10 +23,31 @@ HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "engine_config.yaml"
 
 
+def _several_rows_per_domain(workspace: Workspace) -> None:
+    """Older, newer, undated and not-found firmographics rows next to the synthetic ones (no ties)."""
+    firmo = workspace.scan("firmographics").collect()
+    i = pl.int_range(0, pl.len())
+    day = pl.duration(days=1)
+    extra = [
+        # every 3rd domain: an older row and an undated one, both with other values; they must lose
+        firmo.filter(i % 3 == 0).with_columns(pl.col("fetched_at") - day * 30, employees=pl.lit(1, pl.Int64)),
+        firmo.filter(i % 3 == 0).with_columns(pl.lit(None, firmo.schema["fetched_at"]).alias("fetched_at"),
+                                              employees=pl.lit(99_999, pl.Int64)),
+        # every 4th: a newer not_found row, which must not hide the found one
+        firmo.filter(i % 4 == 0).with_columns(pl.col("fetched_at") + day, status=pl.lit("not_found"),
+                                              employees=pl.lit(None, pl.Int64), country=pl.lit(None, pl.String)),
+        # every 7th: a newer found row with other values, which must win
+        firmo.filter(i % 7 == 0).with_columns(pl.col("fetched_at") + day * 2, pl.col("employees") + 500,
+                                              country=pl.lit("US")),
+    ]
+    workspace.write_table("firmographics", pl.concat([firmo, *extra]))
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     workspace = Workspace.open(tmp_path_factory.mktemp("engines") / "ws", create=True)
     synth_workspace(workspace, users=3000, seed=11)
+    _several_rows_per_domain(workspace)
     return workspace
 
 
@@ -71,6 +94,24 @@ def test_the_data_exercises_the_config(polars_result) -> None:
     assert set(users["tier"]) == {"tier1", "tier2", "tier3", "tier4"}
     assert (users["usage__fading"] < 0).any() and (users["projects_recent"] > 0).any()
     assert accounts["users"].min() == 0  # accounts with no users
+    assert users["all_events"].max() > 1 and (users["all_events"] > users["integrations"]).any()
+    assert (users["usage__busy"] > 0).any() and (users["usage__busy"] == 0).any()
+    # the newer found row wins over older, undated and newer not_found rows
+    assert 99_999 not in users["employees"].to_list() and 1 not in accounts["employees"].to_list()
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_each_engine_outputs_the_plan_schema(ws: Workspace, loaded: config.LoadedConfig, engine: str) -> None:
+    """The engine's own output, before any cast: the plan's columns, order and dtypes."""
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+    if engine == "spark" and _spark_missing():
+        pytest.skip(str(_spark_missing()))
+    inputs = scoring.Inputs.from_workspace(ws)
+    plan = scoring.plan(loaded, inputs)
+    raw = runners.run_raw(engine, loaded, plan, inputs, loaded.as_of())
+    assert list(raw.users.schema.items()) == list(plan.users_out.items())
+    assert list(raw.accounts.schema.items()) == list(plan.accounts_out.items())
 
 
 def test_duckdb_engine_equals_polars(ws: Workspace, loaded: config.LoadedConfig, polars_result) -> None:

@@ -78,7 +78,8 @@ def flags(**names: str) -> Iterator[None]:
     try:
         yield
     except ParameterError as err:
-        raise err.phrased(names.get(err.param, "--" + err.param.replace("_", "-"))) from err
+        param = err.param or ""
+        raise err.phrased(names.get(param) or "--" + param.replace("_", "-")) from err
 
 
 def owner_me() -> str:

@@ -20,6 +20,7 @@ def score(
 
     from pqlcli import config as config_mod
     from pqlcli import scoring
+    from pqlcli.cli.flags import cli_errors
     from pqlcli.errors import UsageError
     from pqlcli.render import terminal
     from pqlcli.scoring import summary
@@ -31,7 +32,8 @@ def score(
         raise UsageError(f"--format {format!r} is not supported here.", "Use table or json.")
     loaded = config_mod.load(config)
     ws = common.workspace()
-    result = scoring.score(ws, loaded, as_of, engine_name=engine)
+    with cli_errors():
+        result = scoring.score(ws, loaded, as_of, engine=engine)
     manifest = snapshot.read_manifest(result.snapshot)
     info = summary.summarize(result.users, result.accounts, manifest, result.previous)
     info["snapshot"] = str(result.snapshot)

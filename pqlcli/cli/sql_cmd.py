@@ -32,29 +32,31 @@ def sql(
 ) -> None:
     """Print the scoring config as one SQL query per output, with the same results as `pql score`."""
     from pqlcli import config as config_mod
-    from pqlcli import sqlgen
+    from pqlcli.cli.flags import cli_errors
     from pqlcli.errors import UsageError
+    from pqlcli.scoring import sql as sql_emitter
 
     if output not in OUTPUTS:
         raise UsageError(f"--output {output!r} is not an output of pql sql.", f"Use one of: {', '.join(OUTPUTS)}.")
-    if dialect.lower() not in sqlgen.DIALECTS:
-        raise UsageError(f"Unknown SQL dialect {dialect!r}.", f"Supported dialects: {', '.join(sqlgen.DIALECTS)}.")
+    if dialect.lower() not in sql_emitter.DIALECTS:
+        raise UsageError(f"Unknown SQL dialect {dialect!r}.", f"Supported dialects: {', '.join(sql_emitter.DIALECTS)}.")
     loaded = config_mod.load(config)
     tables = common.parse_kv(table, "--table")
     schemas = _workspace_schemas()
-    text = sqlgen.compile_sql(loaded, loaded.as_of(as_of), dialect, tables=tables, schemas=schemas, outputs=(output,))[output]
+    with cli_errors():
+        when = loaded.as_of(as_of)
+        text = sql_emitter.compile_sql(loaded, when, dialect, tables=tables, schemas=schemas, outputs=(output,))[output]
     typer.echo(text, nl=False)
 
 
 def _workspace_schemas() -> dict[str, dict[str, object]] | None:
     """The workspace tables' columns, so extra traits are carried as in `pql score`; None without one."""
-    from pqlcli.scoring.engine import Inputs
+    from pqlcli.scoring.frames import Inputs
 
     ws = common.workspace()
     if not ws.has_table("users"):
         return None
-    inputs = Inputs.from_workspace(ws)
-    return {name: dict(getattr(inputs, name).collect_schema()) for name in ("users", "accounts", "events", "firmographics")}
+    return Inputs.from_workspace(ws).schemas()
 
 
 def register(app: typer.Typer) -> None:

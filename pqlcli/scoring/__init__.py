@@ -1,9 +1,15 @@
-"""Scoring: the config compiled to lazy Polars plans; snapshots; explanations.
+"""Scoring: the config made into one :class:`~pqlcli.scoring.plan.ScoringPlan`, run by an engine.
 
 Python API::
 
     from pqlcli import Workspace, config, scoring
-    result = scoring.score(Workspace.open(".pql"), config.load("config/pql.yaml"))
+    ws = Workspace.open(".pql")
+    frames = scoring.run(config.load("config/pql.yaml"), scoring.Inputs.from_workspace(ws), as_of)  # pure
+    result = scoring.score(ws, config.load("config/pql.yaml"))  # writes a snapshot
+
+Layout (docs/architecture.md): ``plan`` (every decision, once), ``conditions`` (one grammar),
+``polars`` and ``sql/`` (the two emitters, independent of each other), ``runners`` (the ENGINES
+registry), ``explain``, ``summary``, ``validate`` (snapshots: ``pqlcli.workspace.snapshot``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from typing import Any
 import polars as pl
 
 from pqlcli.config import LoadedConfig
-from pqlcli.scoring import engine
+from pqlcli.scoring import runners
+from pqlcli.scoring.frames import Inputs, ScoreFrames
+from pqlcli.scoring.plan import ScoringPlan, build_plan
 from pqlcli.workspace import Workspace, snapshot
 
 
@@ -31,17 +39,22 @@ class ScoreResult:
     previous: Path | None
 
 
+def plan(loaded: LoadedConfig, inputs: Inputs) -> ScoringPlan:
+    """The scoring plan of ``loaded`` over these tables' columns (checks every condition)."""
+    return build_plan(loaded, inputs.schemas(), inputs.missing)
+
+
+def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, engine: str = "polars", **options: Any) -> ScoreFrames:
+    """Score every user and account with ``engine`` (polars, duckdb or spark); writes nothing."""
+    runner = runners.engine(engine)  # an unknown engine fails before the config is checked
+    return runners.run(runner.name, loaded, plan(loaded, inputs), inputs, as_of, **options)
+
+
 def compute(
     ws: Workspace, loaded: LoadedConfig, as_of: str | date | datetime | None = None, *, engine_name: str = "polars"
-) -> engine.ScoreFrames:
-    """Score without writing anything."""
-    when = loaded.as_of(as_of)
-    inputs = engine.Inputs.from_workspace(ws)
-    if engine_name == "polars":
-        return engine.run(loaded, inputs, when)
-    from pqlcli import engines  # type: ignore[attr-defined,unused-ignore]
-
-    return engines.run(engine_name, ws, loaded, inputs, when)
+) -> ScoreFrames:
+    """Score the workspace without writing anything (``as_of`` default: the config's, else now)."""
+    return run(loaded, Inputs.from_workspace(ws), loaded.as_of(as_of), engine=engine_name)
 
 
 def score(
@@ -49,14 +62,16 @@ def score(
     loaded: LoadedConfig,
     as_of: str | date | datetime | None = None,
     *,
-    engine_name: str = "polars",
+    engine: str = "polars",
 ) -> ScoreResult:
     """Score every user and account and write a snapshot into the workspace."""
-    frames = compute(ws, loaded, as_of, engine_name=engine_name)
-    users_n = frames.users.height
-    stats = {"users": users_n, "accounts": frames.accounts.height, **frames.stats}
-    manifest = snapshot.snapshot_manifest(loaded, ws, frames.as_of, stats, engine_name)
+    frames = compute(ws, loaded, as_of, engine_name=engine)
+    stats = {"users": frames.users.height, "accounts": frames.accounts.height, **frames.stats}
+    manifest = snapshot.snapshot_manifest(loaded, ws, frames.as_of, stats, engine)
     earlier = ws.snapshots()
     previous = earlier[-1].path if earlier else None
     path = snapshot.write_snapshot(ws, frames.users, frames.accounts, manifest).path
     return ScoreResult(path, frames.users, frames.accounts, stats, frames.as_of, frames.warnings, previous)
+
+
+__all__ = ["Inputs", "ScoreFrames", "ScoreResult", "ScoringPlan", "compute", "plan", "run", "score"]

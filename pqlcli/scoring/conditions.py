@@ -1,35 +1,133 @@
-"""SQL conditions → Polars expressions, checked against the columns that exist.
+"""One condition grammar for every engine: parse once, check once, then each emitter writes its form.
 
-Conditions are parsed by the Polars SQL expression parser (``pl.sql_expr``); nothing is ``eval``ed.
+A condition (``when:`` of a rule, a PQL definition or an exclusion) is parsed by sqlglot (DuckDB
+dialect), then checked against :data:`GRAMMAR`, the constructs docs/config.md promises, and against
+the columns and types of the level it runs at. Only then do the emitters see it: the SQL emitter writes
+the sqlglot tree in its dialect, the Polars emitter reads the same text with ``pl.sql_expr``.
+``tests/test_condition_corpus.py`` evaluates every construct of the grammar on Polars and on DuckDB and
+requires equal results, so a condition accepted here means the same thing in every engine.
+Nothing is ever ``eval``ed.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import sqlglot
+from sqlglot import exp
 
 from pqlcli.config import LoadedConfig
 from pqlcli.errors import ConfigError
 
+READ_DIALECT = "duckdb"
 
-def parse_condition(sql: str) -> pl.Expr:
-    """Parse a SQL boolean expression (raises ValueError with the parser's reason)."""
+# Every construct a condition may use (sqlglot node -> how docs/config.md names it).
+GRAMMAR: dict[type[exp.Expression], str] = {
+    exp.Column: "column names",
+    exp.Identifier: "column names",
+    exp.Literal: "numbers and 'text'",
+    exp.Boolean: "TRUE / FALSE",
+    exp.Null: "NULL",
+    exp.Paren: "( )",
+    exp.And: "AND",
+    exp.Or: "OR",
+    exp.Not: "NOT",
+    exp.EQ: "=",
+    exp.NEQ: "<> / !=",
+    exp.GT: ">",
+    exp.GTE: ">=",
+    exp.LT: "<",
+    exp.LTE: "<=",
+    exp.Is: "IS [NOT] NULL",
+    exp.In: "[NOT] IN (list)",
+    exp.Between: "BETWEEN a AND b",
+    exp.Like: "[NOT] LIKE",
+    exp.ILike: "ILIKE",
+    exp.RegexpLike: "regexp_like(text, pattern)",
+    exp.Add: "+",
+    exp.Sub: "-",
+    exp.Mul: "*",
+    exp.Div: "/",
+    exp.Neg: "unary -",
+    exp.Lower: "lower()",
+    exp.Upper: "upper()",
+    exp.Length: "length()",
+    exp.Abs: "abs()",
+    exp.Coalesce: "coalesce()",
+    exp.Cast: "DATE 'yyyy-mm-dd' literals and CAST(x AS DATE|DOUBLE|VARCHAR)",
+    exp.DataType: "DATE 'yyyy-mm-dd' literals and CAST(x AS DATE|DOUBLE|VARCHAR)",
+}
+# CAST targets (sqlglot type names; VARCHAR reads as TEXT). Not INT/BIGINT: Polars truncates 1.5 to 1
+# where DuckDB rounds it to 2. Not TIMESTAMP: Polars cannot compare it with the UTC timestamp columns.
+CAST_TYPES = {"DATE", "DOUBLE", "VARCHAR", "TEXT"}
+GRAMMAR_HINT = (
+    "Conditions use column names, numbers, 'text', TRUE/FALSE/NULL, AND/OR/NOT, comparisons, "
+    "IS [NOT] NULL, [NOT] IN (...), BETWEEN, [NOT] LIKE, ILIKE, regexp_like(), + - * /, lower(), upper(), "
+    "length(), abs(), coalesce(), DATE 'yyyy-mm-dd' and CAST(x AS DATE|DOUBLE|VARCHAR) "
+    "(docs/config.md, Conditions)."
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition that passed the gate: its text, its sqlglot tree and the columns it reads."""
+
+    sql: str
+    tree: Any = field(compare=False)  # the sqlglot expression
+    columns: tuple[str, ...]
+    loc: tuple[Any, ...] = ()
+    what: str = ""
+
+    def to_sql(self, dialect: str = READ_DIALECT) -> str:
+        """The condition in ``dialect`` (used in delimited places: no outer parentheses needed)."""
+        return self.tree.sql(dialect)
+
+
+def parse(sql: str) -> Any:
+    """Parse and check a condition against the grammar (raises ValueError with the reason)."""
     if not sql or not sql.strip():
         raise ValueError("the condition is empty")
     try:
-        return pl.sql_expr(sql)
-    except Exception as exc:  # polars raises SQLInterfaceError/SQLSyntaxError/ComputeError
+        tree = sqlglot.parse_one(sql, read=READ_DIALECT)
+    except sqlglot.errors.SqlglotError as exc:
         raise ValueError(str(exc).strip().splitlines()[0]) from None
+    if tree is None:
+        raise ValueError("the condition is empty")
+    for node in tree.walk():
+        if type(node) not in GRAMMAR:
+            raise ValueError(f"{_construct(node)} is not part of the condition grammar")
+        if isinstance(node, exp.Cast) and getattr(node.to.this, "name", None) not in CAST_TYPES:
+            raise ValueError(f"CAST to {node.to.sql(READ_DIALECT)} is not part of the condition grammar")
+    return tree
+
+
+def _construct(node: Any) -> str:
+    if isinstance(node, exp.Anonymous):
+        return f"the function {node.name}()"
+    if isinstance(node, exp.Func):
+        return f"the function {node.sql_name()}()"
+    return f"{type(node).__name__.upper()} ({node.sql(READ_DIALECT)[:40]})"
+
+
+def columns_of(tree: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c.name for c in tree.find_all(exp.Column)))
 
 
 def referenced_columns(sql: str) -> list[str]:
+    """The columns a condition reads, in order of appearance ([] when it does not parse)."""
     try:
-        return list(dict.fromkeys(parse_condition(sql).meta.root_names()))
+        return list(columns_of(parse(sql)))
     except ValueError:
         return []
+
+
+def polars_expr(cond: Condition) -> pl.Expr:
+    """The Polars expression of a checked condition."""
+    return pl.sql_expr(cond.sql)
 
 
 def unknown_column_hint(name: str, columns: list[str]) -> str:
@@ -38,7 +136,7 @@ def unknown_column_hint(name: str, columns: list[str]) -> str:
     return f"{suggestion}Columns that exist: {', '.join(sorted(columns))}."
 
 
-def compile_condition(
+def check_condition(
     loaded: LoadedConfig,
     loc: tuple[Any, ...],
     sql: str,
@@ -46,29 +144,37 @@ def compile_condition(
     *,
     what: str,
     unavailable: Mapping[str, str] | None = None,
-) -> pl.Expr:
-    """Compile ``sql`` into a boolean expression over ``schema``; errors point at ``loc`` in the config.
+) -> Condition:
+    """The single gate: parse, grammar, columns, types; errors point at ``loc`` in the config.
 
     ``unavailable`` maps column names that exist elsewhere but not at this level to the reason.
     """
     try:
-        expr = parse_condition(sql)
-    except ValueError as exc:
+        tree = parse(sql)
+        expr = pl.sql_expr(sql)
+    except Exception as exc:  # ValueError from the grammar; polars' SQLInterfaceError/SQLSyntaxError
+        reason = str(exc).strip().splitlines()[0]
         raise loaded.error(
             loc,
-            f"{what}: the condition {sql!r} is not a valid SQL expression ({exc})",
-            "Write a SQL boolean expression, e.g. \"employees > 100 AND country IN ('US', 'CA')\".",
+            f"{what}: the condition {sql!r} is not a valid SQL expression ({reason})",
+            "Write a SQL boolean expression, e.g. \"employees > 100 AND country IN ('US', 'CA')\". " + GRAMMAR_HINT,
         )
-    for name in dict.fromkeys(expr.meta.root_names()):
+    columns = columns_of(tree)
+    for name in columns:
         if name in schema:
             continue
         if unavailable and name in unavailable:
             raise loaded.error(loc, f"{what}: the condition uses {name!r}, {unavailable[name]}", None)
         raise loaded.error(
-            loc,
-            f"{what}: the condition {sql!r} uses the unknown column {name!r}",
-            unknown_column_hint(name, list(schema)),
+            loc, f"{what}: the condition {sql!r} uses the unknown column {name!r}", unknown_column_hint(name, list(schema))
         )
+    _check_boolean(loaded, loc, sql, expr, schema, what)
+    return Condition(sql, tree, columns, tuple(loc), what)
+
+
+def _check_boolean(
+    loaded: LoadedConfig, loc: tuple[Any, ...], sql: str, expr: pl.Expr, schema: Mapping[str, pl.DataType], what: str
+) -> None:
     try:
         dtype = pl.LazyFrame(schema=dict(schema)).select(expr.alias("__c")).collect_schema()["__c"]
     except Exception as exc:
@@ -83,7 +189,15 @@ def compile_condition(
             f"{what}: the condition {sql!r} gives {dtype}, not true/false",
             "A condition must be boolean, e.g. `employees > 100` rather than `employees`.",
         )
-    return expr
 
 
-__all__ = ["ConfigError", "compile_condition", "parse_condition", "referenced_columns"]
+__all__ = [
+    "GRAMMAR",
+    "Condition",
+    "ConfigError",
+    "check_condition",
+    "parse",
+    "polars_expr",
+    "referenced_columns",
+    "unknown_column_hint",
+]

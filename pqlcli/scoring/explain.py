@@ -89,8 +89,8 @@ def find(snapshot_dir: Path, ref: str) -> tuple[str, dict[str, Any]]:
         return "account", hit.row(0, named=True)
     raise UsageError(
         f"No user or account {ref!r} in snapshot {snapshot_dir.name}.",
-        "Pass a user id, an email, an account id or a company domain, e.g. `pql explain ana@acme.com`; "
-        "`pql list users --columns user_id,email` shows them.",
+        "Pass a user id, an email, an account id or a company domain, e.g. 'ana@acme.com'.",
+        param="ref",
     )
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 
 from pqlcli.config import LoadedConfig
-from pqlcli.scoring import engine
+from pqlcli.scoring.frames import Inputs
+from pqlcli.scoring.plan import build_plan
 from pqlcli.workspace import Workspace
 
 
@@ -36,9 +37,8 @@ def validate(loaded: LoadedConfig, ws: Workspace | None) -> dict[str, Any]:
     warnings: list[str] = []
     checked = False
     if ws is not None and ws.has_table("users"):
-        inputs = engine.Inputs.from_workspace(ws)
-        plans = engine.build_plans(loaded, inputs, loaded.as_of())
-        warnings += plans.warnings
+        inputs = Inputs.from_workspace(ws)
+        warnings += build_plan(loaded, inputs.schemas(), inputs.missing).warnings
         if ws.has_table("events"):
             known = ws.scan("events").select(pl.col("event").unique()).collect()["event"].drop_nulls().to_list()
             warnings += unknown_event_warnings(loaded, known)
