@@ -22,10 +22,9 @@ class ParameterError(UsageError):
     """
 
     def __init__(self, param: str, message: str, hint: str | None = None):
-        self.param = param
         self.template = message
         self.hint_template = hint
-        super().__init__(*self.renamed(param))
+        super().__init__(*self.renamed(param), param=param)
 
     def renamed(self, shown_as: str) -> tuple[str, str | None]:
         """(message, hint) naming the parameter as ``shown_as`` (e.g. the flag ``--sort``).
