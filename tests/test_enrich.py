@@ -14,10 +14,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pqlcli.enrich import collect_domains, enrich, parse_ttl
+from pqlcli.enrich import EnrichmentFailed, collect_domains, enrich, parse_ttl
 from pqlcli.errors import ExitCode
 from pqlcli.providers.base import Provider, Record
-from pqlcli.providers.stub import StubOptions, StubProvider, StubServer
+from pqlcli.providers.builtin.stub import StubOptions, StubProvider
+from pqlcli.providers.builtin.stub_server import StubServer
 from pqlcli.workspace import Workspace
 from pqlcli.workspace.schema import FIRMOGRAPHICS, polars_dtype
 
@@ -84,8 +85,10 @@ def test_transient_errors_are_asked_again(tmp_path):
     data = firmo_csv(tmp_path / "f.csv")
     ws = make_ws(tmp_path / "ws", ["c001.com", "c002.com"])
     broken = StubProvider(StubOptions(data=str(data), fail_rate=1.0, max_retries=0, give_up_after=100))
-    first = enrich(ws, provider=broken)
-    assert first.errors == 2
+    with pytest.raises(EnrichmentFailed) as info:  # the library's policy: every lookup failed
+        enrich(ws, provider=broken)
+    assert info.value.result.errors == 2 and info.value.exit_code == ExitCode.PROVIDER
+    assert set(ws.scan("firmographics").collect().get_column("status")) == {"error"}  # saved first
     healthy = enrich(ws, "stub", {"data": str(data)})
     assert healthy.looked_up == 2 and healthy.found == 2
 
@@ -113,26 +116,27 @@ def test_kill_mid_run_then_resume_without_repeating_lookups(tmp_path):
     ws_path = tmp_path / "ws"
     ws = make_ws(ws_path, domains)
     table = ws.table_path("firmographics")
-    with StubServer(rows, latency=15) as server:
+    # The server answers 60 requests, then holds every answer: the run cannot finish before the kill,
+    # and the client has exactly 60 answers, saved in batches of 20.
+    with StubServer(rows, pause_after=60) as server:
         env = {**os.environ, "PQL_CLEARBIT_URL": server.url, "CLEARBIT_API_KEY": KEY}
         proc = subprocess.Popen(
             [sys.executable, "-m", "pqlcli", "-w", str(ws_path), "enrich", "--provider", "clearbit",
              "--option", "rate_limit=0", "--option", "concurrency=4", "--batch-size", "20"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if table.exists() and pl.read_parquet(table).height >= 60:
-                    break
-            except pl.exceptions.ComputeError:
-                pass  # the file was replaced (atomically) between polars' open and read: poll again
-            time.sleep(0.02)
+        assert server.paused.wait(120), "the client never got past 60 requests"
+        hang_guard = time.monotonic() + 120  # not a timing assumption: the saved count cannot change after 60
+        while _saved_rows(table) < 60:  # the 60 answers are in the client; their last batch is being written
+            assert proc.poll() is None, "the run ended although the server holds its answers"
+            assert time.monotonic() < hang_guard, "the answers received were never saved"
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         saved = set(pl.read_parquet(table).get_column("domain"))
-        assert 60 <= len(saved) < 300, "the run should have been killed mid-way"
+        assert len(saved) == 60, "everything answered before the kill is saved, nothing more"
         first = Counter(server.asked)
+        server.resume()
 
         os.environ["PQL_CLEARBIT_URL"] = server.url
         os.environ["CLEARBIT_API_KEY"] = KEY
@@ -146,6 +150,13 @@ def test_kill_mid_run_then_resume_without_repeating_lookups(tmp_path):
     assert result.cached == len(saved) and result.looked_up == 300 - len(saved)
     final = ws.scan("firmographics").collect()
     assert final.height == 300 and set(final.get_column("status")) == {"found"}
+
+
+def _saved_rows(table: Path) -> int:
+    try:
+        return pl.read_parquet(table).height if table.exists() else 0
+    except (pl.exceptions.ComputeError, OSError):
+        return 0  # replaced (atomically) between polars' open and read: ask again
 
 
 def test_cli_enrich_and_summary(pql, ws_path, tmp_path):

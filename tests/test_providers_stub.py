@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from pqlcli.errors import DataError, ProviderError
-from pqlcli.providers.clearbit import ClearbitOptions, ClearbitProvider
-from pqlcli.providers.stub import StubOptions, StubProvider, StubServer
+from pqlcli.providers.builtin.clearbit import ClearbitOptions, ClearbitProvider
+from pqlcli.providers.builtin.stub import StubOptions, StubProvider
+from pqlcli.providers.builtin.stub_server import StubServer
 
 KEY = "sk_live_STUBTEST_123456"
 ROWS = [

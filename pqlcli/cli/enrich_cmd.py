@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pqlcli.cli import common
+
+if TYPE_CHECKING:
+    from pqlcli.enrich import EnrichResult
 
 
 def enrich(
@@ -22,35 +25,45 @@ def enrich(
 ) -> None:
     """Look up firmographics for account domains (and company email domains of users with no account)."""
     from pqlcli import render
+    from pqlcli.enrich import EnrichmentFailed, parse_ttl
     from pqlcli.enrich import enrich as run_enrich
-    from pqlcli.enrich import parse_ttl
+    from pqlcli.errors import UsageError
+    from pqlcli.providers import ProviderOptionsError
 
-    ttl_days = parse_ttl(ttl)
+    try:
+        ttl_days = parse_ttl(ttl)
+    except UsageError as exc:
+        raise UsageError(f"--ttl {ttl!r} is not a duration.", exc.hint) from None
     options = common.parse_kv(option, "--option")
     ws = common.workspace(create=True)
-    with render.progress(f"Enriching via {provider}", unit="domains") as bar:
-        result = run_enrich(
-            ws, provider, options, refresh=refresh, ttl_days=ttl_days, progress=bar, batch_size=batch_size
-        )
-    for warning in result.warnings:
+    try:
+        with render.progress(f"Enriching via {provider}", unit="domains") as bar:
+            result = run_enrich(
+                ws, provider, options, refresh=refresh, ttl_days=ttl_days, progress=bar, batch_size=batch_size
+            )
+    except ProviderOptionsError as exc:
+        exc.hint = f"{exc.hint} Pass them as --option key=value (see `pql providers`)."
+        raise
+    except EnrichmentFailed as exc:
+        _summary(exc.result)
+        raise
+    _summary(result)
+
+
+def _summary(r: EnrichResult) -> None:
+    from pqlcli import render
+
+    for warning in r.warnings:
         render.warn(warning)
-    r = result
     render.info(
         f"[bold]Enriched via {r.provider}[/]: {r.domains} domains — {r.cached} cached, {r.looked_up} looked up "
         f"([green]{r.found} found[/], {r.not_found} not found, {r.errors} errors, {r.pending} pending) "
         f"in {r.elapsed:.1f}s ({r.lookups_per_second:.0f} lookups/s)."
     )
-    if result.pending or result.errors:
+    for note in r.notes:
+        render.note(note)
+    if r.pending or r.errors:
         render.note("Pending lookups and network errors are asked again on the next `pql enrich`.")
-    if result.looked_up and result.errors == result.looked_up:
-        # Nothing answered: a provider outage or a wrong URL, not a handful of bad domains.
-        from pqlcli.errors import ProviderError
-
-        raise ProviderError(
-            f"Every one of the {result.looked_up} lookups via {result.provider} failed; nothing new was found.",
-            "Check the provider URL and the network (the errors are saved and asked again next run), "
-            "then run `pql enrich` again.",
-        )
 
 
 def providers() -> None:

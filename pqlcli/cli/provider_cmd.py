@@ -14,7 +14,7 @@ provider_app = typer.Typer(help="Provider tools: the Clearbit-compatible stub se
 def serve(
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Firmographics CSV/Parquet (default examples/data/firmographics.csv, or PQL_STUB_DATA)."),
+        typer.Option("--data", help="Firmographics CSV/Parquet/JSONL (default: the demo companies shipped with pql, or PQL_STUB_DATA)."),
     ] = None,
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 = any free port).")] = 8765,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on (loopback by default).")] = "127.0.0.1",
@@ -31,7 +31,7 @@ def serve(
 ) -> None:
     """Serve /v2/companies/find in the Clearbit JSON shape from a local firmographics file, until Ctrl-C."""
     from pqlcli import render
-    from pqlcli.providers.stub import StubServer
+    from pqlcli.providers.builtin.stub_server import StubServer
     from pqlcli.util import secrets
 
     secrets.register_secret(api_key)

@@ -12,6 +12,7 @@ registered the same way (see ``pyproject.toml``).
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pqlcli.errors import UsageError
+from pqlcli.util import secrets
 
 Status = Literal["found", "not_found", "error", "pending"]
 STATUSES: tuple[str, ...] = ("found", "not_found", "error", "pending")
@@ -114,6 +116,8 @@ class Provider:
 
     def __init__(self, options: ProviderOptions | None = None):
         self.options = options if options is not None else self.Options()
+        # Things the user should know after a lookup (not errors): shown once at the end of the run.
+        self.notes: list[str] = []
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
@@ -143,6 +147,17 @@ class Provider:
         self.close()
 
 
+class ProviderOptionsError(UsageError):
+    """Options a provider does not accept (unknown, or a value of the wrong type)."""
+
+    def __init__(self, provider: str, problems: list[str], known: list[str]):
+        self.provider, self.problems, self.known = provider, problems, known
+        super().__init__(
+            f"Invalid options for provider {provider!r}: {'; '.join(problems)}.",
+            f"Options it accepts: {', '.join(known) or 'none'}.",
+        )
+
+
 def parse_options(cls: type[Provider], raw: dict[str, Any]) -> ProviderOptions:
     """Validate options: explicit values, else env (``cls.env`` or ``PQL_<NAME>_<FIELD>``), else defaults."""
     options_cls: type[ProviderOptions] = cls.Options
@@ -157,24 +172,30 @@ def parse_options(cls: type[Provider], raw: dict[str, Any]) -> ProviderOptions:
                 values[field_name] = value
                 break
     values.update(raw)
+    hidden = _secret_fields(options_cls)
+    for name in hidden & set(values):  # known before validation, so no error below can show it
+        secrets.register_secret(str(values[name]))
     try:
         return options_cls.model_validate(values)
     except ValidationError as exc:
-        # Never echo input values: one of them may be an API key.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg'].lower()}" for err in exc.errors()
-        )
-        known = ", ".join(options_cls.model_fields) or "none"
-        raise UsageError(
-            f"Invalid options for provider {cls.name!r}: {problems}.",
-            f"Options it accepts: {known} (pass them as --option key=value).",
-        ) from None
+        known = list(options_cls.model_fields)
+        raise ProviderOptionsError(cls.name, [_problem(err, hidden, known) for err in exc.errors()], known) from None
 
 
-def describe_options(cls: type[Provider]) -> list[tuple[str, str, str]]:
-    """(option, default, description) for docs and ``pql providers``."""
-    out = []
-    for name, info in cls.Options.model_fields.items():
-        default = "required" if info.is_required() else repr(info.default)
-        out.append((name, default, info.description or ""))
-    return out
+def _secret_fields(options_cls: type[ProviderOptions]) -> set[str]:
+    return {name for name, info in options_cls.model_fields.items() if "SecretStr" in str(info.annotation)}
+
+
+def _problem(err: Any, hidden: set[str], known: list[str]) -> str:
+    """One validation problem: the option, what is wrong, the value given (redacted), a close name."""
+    name = ".".join(str(p) for p in err["loc"]) or "options"
+    text = f"{name}: {err['msg'].lower()}"
+    if "input" in err and not isinstance(err["input"], dict):
+        secret_like = name in hidden or any(word in name.lower() for word in ("key", "token", "secret", "password"))
+        shown = "***" if secret_like else secrets.redact(repr(str(err["input"]))[:80])
+        text += f" (got {shown})"
+    if err.get("type") == "extra_forbidden":
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            text += f"; did you mean {close[0]!r}?"
+    return text

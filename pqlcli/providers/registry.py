@@ -41,7 +41,8 @@ class Registry:
     def warnings(self) -> list[str]:
         return [b.warning for b in self.broken.values()]
 
-    def get(self, name: str) -> type[Provider]:
+    def provider_class(self, name: str) -> type[Provider]:
+        """The class registered as ``name``; an unknown or broken one is a usage error with the choices."""
         if name in self.providers:
             return self.providers[name]
         if name in self.broken:
@@ -54,7 +55,7 @@ class Registry:
         hint = f"Did you mean {close[0]!r}? " if close else ""
         raise UsageError(
             f"Unknown provider {name!r}.",
-            f"{hint}Available providers: {', '.join(sorted(self.providers)) or 'none'} (see `pql providers`).",
+            f"{hint}Available providers: {', '.join(sorted(self.providers)) or 'none'}.",
         )
 
 
@@ -85,13 +86,10 @@ def load() -> Registry:
     return reg
 
 
-def get(name: str) -> type[Provider]:
-    return load().get(name)
-
-
-def create(name: str, options: dict[str, Any] | None = None) -> Provider:
-    """Instantiate provider ``name`` with validated options (CLI values, then env, then defaults)."""
-    cls = get(name)
+def create(name: str, options: dict[str, Any] | None = None, *, registry: Registry | None = None) -> Provider:
+    """The one way to make a provider: ``name`` from the registry (loaded now unless given), with validated
+    options (given values, then env, then defaults)."""
+    cls = (registry or load()).provider_class(name)
     from_options = getattr(cls, "from_options", None)
     if from_options is not None:
         return from_options(options or {})

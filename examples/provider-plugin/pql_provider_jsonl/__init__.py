@@ -19,7 +19,7 @@ from pydantic import Field
 
 from pqlcli.errors import DataError
 from pqlcli.providers.base import Provider, ProviderOptions, Record
-from pqlcli.providers.clearbit import country_code, parse_amount, parse_range
+from pqlcli.providers import country_code, parse_amount, parse_range
 
 __version__ = "0.1.0"
 

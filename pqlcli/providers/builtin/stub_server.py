@@ -1,19 +1,20 @@
-"""``stub``: the embedded default provider — a Clearbit-compatible HTTP server backed by a local file.
+"""The stub server: a Clearbit-compatible HTTP server on loopback, backed by a local firmographics file.
 
-:class:`StubServer` answers ``GET /v2/companies/find?domain=`` on loopback in the Clearbit JSON shape
-(404 ``unknown_record`` for unknown domains, 422 for malformed ones), with optional fault injection
+:class:`StubServer` answers ``GET /v2/companies/find?domain=`` in the Clearbit JSON shape (404
+``unknown_record`` for unknown domains, 422 for malformed ones), with optional fault injection
 (``fail_rate`` → 503s, ``rate_limit`` → 429s with ``Retry-After``, ``latency``) to exercise the client's
-resilience. It is an :func:`asyncio.start_server` server with its own event loop (in a background thread,
-or in the foreground for ``pql provider serve``) and a small HTTP/1.1 keep-alive request reader.
+resilience, and ``pause_after`` (tests: hold every answer after the N-th request until :meth:`resume`).
+It is an :func:`asyncio.start_server` server with its own event loop (in a background thread, or in the
+foreground for ``pql provider serve``) and a small HTTP/1.1 keep-alive request reader.
 
-:class:`StubProvider` starts the server in-process on a free loopback port and talks to it through the
-real :class:`~pqlcli.providers.clearbit.ClearbitProvider` over real HTTP, so the offline default path is
-the production path.
+Its default data (the demo companies of ``examples/``) ships inside the package, so an installed pql
+works anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -23,26 +24,14 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from pydantic import Field
-
-from pqlcli.errors import DataError
-from pqlcli.providers.base import Provider, ProviderOptions, Record
-from pqlcli.providers.clearbit import (
-    CLIENT_FIELDS,
-    FIND_PATH,
-    ClearbitOptions,
-    ClearbitProvider,
-    ClientOptions,
-)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO_ROOT / "examples" / "data" / "firmographics.csv"
-STUB_KEY = "pql-stub-key"
+from pqlcli.providers.builtin.clearbit import FIND_PATH
+from pqlcli.providers.builtin.parsing import index_by_domain, read_firmographics
 
 # (status, extra headers, body) — what a scripted response looks like
 Response = tuple[int, dict[str, str], bytes]
@@ -51,38 +40,15 @@ Script = Callable[[str, int], Response | None]
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+def packaged_data_path() -> Path:
+    """The demo companies' firmographics, shipped as package data (``pqlcli/data/firmographics.csv``)."""
+    return Path(str(resources.files("pqlcli") / "data" / "firmographics.csv"))
+
+
 def default_data_path() -> Path:
+    """``PQL_STUB_DATA`` if set, else the packaged demo companies."""
     env = os.environ.get("PQL_STUB_DATA")
-    return Path(env) if env else DEFAULT_DATA
-
-
-def read_firmographics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Rows of a firmographics CSV/Parquet/JSONL file (columns as in examples/data/firmographics.csv)."""
-    import polars as pl
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"The firmographics file {path} does not exist.",
-            "Pass one with --data FILE (or --option data=FILE, or PQL_STUB_DATA); its columns are "
-            "domain,name,employees,employees_range,raised,annual_revenue,country,industry.",
-        )
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            frame = pl.read_parquet(path)
-        elif suffix in (".jsonl", ".ndjson"):
-            frame = pl.read_ndjson(path)
-        else:
-            frame = pl.read_csv(path, infer_schema_length=10000)
-    except Exception as exc:
-        raise DataError(f"Cannot read the firmographics file {path}: {exc}.", "Check that it is CSV, Parquet or JSONL.")
-    if "domain" not in frame.columns:
-        raise DataError(
-            f"The firmographics file {path} has no 'domain' column (columns: {', '.join(frame.columns)}).",
-            "Rename the column holding company domains to 'domain'.",
-        )
-    return frame.to_dicts()
+    return Path(env) if env else packaged_data_path()
 
 
 def company_payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +79,9 @@ class StubServer:
     """A Clearbit-compatible server on loopback: an asyncio server with its own event loop, in a background
     thread (:meth:`start`) or the foreground (:meth:`serve_forever`, until Ctrl-C).
 
-    ``rate_limit`` is in requests per second (0 = off); ``latency`` in milliseconds; ``fail_rate`` the
+    ``rate_limit`` is in requests per sliding second (0 = off; above it, 429 with a fractional
+    ``Retry-After``); ``latency`` in milliseconds; ``pause_after`` holds every answer after that many
+    requests until :meth:`resume` (``paused`` is set then); ``fail_rate`` the
     share of requests answered 503; ``api_key`` (optional) the only Bearer token accepted; ``script``
     (tests) can answer any (domain, n-th time asked) itself. ``requests``, ``asked`` (per domain) and
     ``statuses`` (per HTTP status) count what it served.
@@ -135,13 +103,15 @@ class StubServer:
         api_key: str | None = None,
         script: Script | None = None,
         seed: int | None = None,
+        pause_after: int | None = None,
     ):
         rows = read_firmographics(data or default_data_path()) if not isinstance(data, list) else data
-        self.companies: dict[str, bytes] = {}
-        for row in rows:
-            payload = company_payload(row)
-            if payload["domain"]:
-                self.companies[payload["domain"]] = json.dumps(payload).encode()
+        self.companies: dict[str, bytes] = {
+            domain: json.dumps(company_payload(row)).encode() for domain, row in index_by_domain(rows).items()
+        }
+        self.pause_after = pause_after
+        self.paused = threading.Event()  # set when a request arrived past ``pause_after``
+        self._resume: asyncio.Event | None = None
         self.fail_rate = fail_rate
         self.rate_limit = rate_limit
         self.latency = latency
@@ -152,7 +122,7 @@ class StubServer:
         self.requests = 0
         self.asked: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
-        self._window = (0, 0)  # (second, requests in it)
+        self._recent: collections.deque[float] = collections.deque()  # admitted in the last second
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -189,6 +159,14 @@ class StubServer:
             self._thread = None
         self.sock.close()
 
+    def resume(self) -> None:
+        """Answer the requests held since ``pause_after`` (and every later one)."""
+        self.pause_after = None
+        loop, resume = self._loop, self._resume
+        if loop is not None and resume is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(resume.set)
+
     def __enter__(self) -> StubServer:
         return self.start()
 
@@ -199,6 +177,7 @@ class StubServer:
     async def _serve(self, ready: threading.Event | None) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._resume = asyncio.Event()
         try:
             server = await asyncio.start_server(self._connection, sock=self.sock)
         finally:
@@ -263,17 +242,11 @@ class StubServer:
         first = self._admit(path, authorization)
         if isinstance(first, tuple):
             return first
+        if self.pause_after is not None and self.requests > self.pause_after and self._resume is not None:
+            self.paused.set()
+            await self._resume.wait()
         if self.latency > 0:
             await asyncio.sleep(self.latency / 1000.0)
-        return self._lookup(*first)
-
-    def answer(self, path: str, authorization: str | None) -> Response:
-        """The answer to ``GET path`` (blocking for ``latency``); what the server sends."""
-        first = self._admit(path, authorization)
-        if isinstance(first, tuple):
-            return first
-        if self.latency > 0:
-            time.sleep(self.latency / 1000.0)
         return self._lookup(*first)
 
     def _admit(self, path: str, authorization: str | None) -> Response | list[Any]:
@@ -291,10 +264,9 @@ class StubServer:
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
             return 401, {}, _error("auth_error", "Invalid API key.")
         if throttled_for is not None:
-            reset = int(time.time()) + 1
-            return 429, {"Retry-After": str(throttled_for), "X-RateLimit-Reset": str(reset)}, _error(
-                "rate_limit", "Rate limit exceeded."
-            )
+            reset = time.time() + throttled_for
+            headers = {"Retry-After": f"{throttled_for:.3f}", "X-RateLimit-Reset": f"{reset:.3f}"}
+            return 429, headers, _error("rate_limit", "Rate limit exceeded.")
         return [domain, nth, fail]
 
     def _lookup(self, domain: str, nth: int, fail: bool) -> Response:
@@ -311,17 +283,19 @@ class StubServer:
             return 404, {}, _error("unknown_record", "Unknown domain.")
         return 200, {}, body
 
-    def _throttle(self) -> int | None:
-        """With the lock held: None if this request is within the rate, else seconds to wait."""
+    def _throttle(self) -> float | None:
+        """With the lock held: None if this request is within ``rate_limit`` requests in any sliding
+        second (and it counts), else the seconds until one is allowed (a refused request does not count)."""
         if self.rate_limit <= 0:
             return None
-        second = int(time.monotonic())
-        window_second, count = self._window
-        if window_second != second:
-            window_second, count = second, 0
-        count += 1
-        self._window = (window_second, count)
-        return 1 if count > self.rate_limit else None
+        now = time.monotonic()
+        recent = self._recent
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) >= self.rate_limit:
+            return max(0.001, recent[0] + 1.0 - now)
+        recent.append(now)
+        return None
 
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
@@ -337,51 +311,3 @@ def _response(status: int, headers: dict[str, str], body: bytes, close: bool, le
     if close:
         head += "Connection: close\r\n"
     return (head + "\r\n").encode("latin-1") + body
-
-
-class StubOptions(ClientOptions):
-    rate_limit: float = Field(0, ge=0, description="Client requests per minute; 0 (default) = off for the local stub.")
-    data: str | None = Field(
-        None, description="Firmographics CSV/Parquet (env PQL_STUB_DATA; default examples/data/firmographics.csv)."
-    )
-    fail_rate: float = Field(0.0, ge=0, le=1, description="Share of requests the server answers 503 (fault injection).")
-    server_rate_limit: float = Field(0, ge=0, description="Server-side limit in requests/second; above it, 429.")
-    latency: float = Field(0, ge=0, description="Server latency added to each request, in milliseconds.")
-
-
-class StubProvider(Provider):
-    """The offline default: an in-process Clearbit-compatible server, queried through ``clearbit``."""
-
-    name = "stub"
-    description = "Embedded Clearbit-compatible stub server on loopback, backed by a local firmographics file."
-    key_env = None
-    env = {"data": "PQL_STUB_DATA"}
-    Options = StubOptions
-    options: StubOptions
-
-    def __init__(self, options: ProviderOptions | None = None):
-        super().__init__(options)
-        self.server: StubServer | None = None
-        self.requests = 0
-
-    def start(self) -> StubServer:
-        if self.server is None:
-            opts = self.options
-            self.server = StubServer(
-                opts.data, fail_rate=opts.fail_rate, rate_limit=opts.server_rate_limit, latency=opts.latency
-            ).start()
-        return self.server
-
-    def lookup(self, domains: Sequence[str]) -> Iterator[Record]:
-        server = self.start()
-        client_opts = {k: getattr(self.options, k) for k in CLIENT_FIELDS}
-        client = ClearbitProvider(ClearbitOptions(base_url=server.url, api_key=STUB_KEY, **client_opts))  # type: ignore[arg-type]
-        try:
-            yield from client.lookup(domains)
-        finally:
-            self.requests += client.requests
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
