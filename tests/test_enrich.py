@@ -194,6 +194,115 @@ def test_api_key_never_appears_in_output_even_with_debug(pql, ws_path, monkeypat
         assert code == ExitCode.PROVIDER and option_key not in out + err
 
 
+LEAKY_PLUGIN = '''
+import httpx
+from pqlcli.providers.builtin.clearbit import ClearbitProvider
+
+
+class Echoing(httpx.AsyncBaseTransport):
+    """A proxy that fails, quoting the request's headers in its error (as some do)."""
+
+    error = httpx.ConnectError
+
+    async def handle_async_request(self, request):
+        raise self.error(f"proxy refused the request with {request.headers['authorization']}", request=request)
+
+
+class Crashing(Echoing):
+    async def handle_async_request(self, request):
+        raise RuntimeError(f"proxy refused the request with {request.headers['authorization']}")
+
+
+class LeakyProvider(ClearbitProvider):
+    name = "leaky"
+
+    def __init__(self, options=None):
+        super().__init__(options, transport=Echoing())
+
+
+class CrashingProvider(ClearbitProvider):
+    name = "crashing"
+
+    def __init__(self, options=None):
+        super().__init__(options, transport=Crashing())
+'''
+
+
+def _install_leaky_plugin(site: Path, monkeypatch) -> None:
+    dist = site / "pql_leaky_plugin-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pql-leaky-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[pqlcli.providers]\nleaky = pql_leaky_mod:LeakyProvider\ncrashing = pql_leaky_mod:CrashingProvider\n"
+    )
+    (site / "pql_leaky_mod.py").write_text(LEAKY_PLUGIN)
+    monkeypatch.syspath_prepend(str(site))
+
+
+@pytest.mark.parametrize("provider", ["leaky", "crashing"])
+def test_a_key_quoted_by_a_failing_transport_is_redacted_even_with_debug(pql, ws_path, tmp_path, monkeypatch, provider):
+    """The transport's error text carries the key (a connection error, or an unexpected exception): it
+    reaches the saved reason, the error message and the --debug traceback only as ***."""
+    _install_leaky_plugin(tmp_path / "site", monkeypatch)
+    make_ws(ws_path, ["c001.com", "c002.com"])
+    monkeypatch.setenv("CLEARBIT_API_KEY", KEY)
+    code, out, err = pql("--debug", "enrich", "--provider", provider, "--option", "max_retries=0",
+                         "--option", "rate_limit=0", "--option", "give_up_after=1", "--option", "concurrency=1")
+    assert code == ExitCode.PROVIDER, err
+    assert "proxy refused the request with Bearer ***" in " ".join(err.split())  # the text is there, redacted
+    assert "Traceback" in err and KEY not in out + err
+
+
+def test_a_key_in_a_transport_error_is_redacted_in_the_saved_reason(pql, ws_path, tmp_path, monkeypatch):
+    _install_leaky_plugin(tmp_path / "site", monkeypatch)
+    make_ws(ws_path, ["c001.com", "c002.com"])
+    monkeypatch.setenv("CLEARBIT_API_KEY", KEY)
+    code, out, err = pql("--debug", "enrich", "--provider", "leaky", "--option", "max_retries=0", "--option", "rate_limit=0")
+    assert code == ExitCode.PROVIDER and "Every one of the 2 lookups" in " ".join(err.split())
+    reasons = pl.read_parquet(ws_path / "firmographics.parquet").get_column("reason").to_list()
+    assert len(reasons) == 2 and all("Bearer ***" in r and KEY not in r for r in reasons)
+    assert KEY not in out + err
+
+
+def test_a_key_echoed_by_the_server_is_redacted(pql, ws_path, monkeypatch):
+    make_ws(ws_path, ["c001.com"])
+    with StubServer([{"domain": "c001.com"}], api_key="another-key") as server:  # echoes what it got
+        monkeypatch.setenv("PQL_CLEARBIT_URL", server.url)
+        monkeypatch.setenv("CLEARBIT_API_KEY", KEY)
+        code, out, err = pql("--debug", "enrich", "--provider", "clearbit")
+    assert code == ExitCode.PROVIDER and "Invalid API key: Bearer ***" in " ".join(err.split())
+    assert KEY not in out + err
+
+
+def test_option_values_are_echoed_in_validation_errors_but_keys_are_redacted(pql, ws_path, monkeypatch):
+    make_ws(ws_path, ["c001.com"])
+    code, _, err = pql("enrich", "--provider", "clearbit", "--option", "timeout=soon")
+    assert code == ExitCode.USAGE and "timeout" in err and "'soon'" in err and "--option key=value" in err
+    # the key, pasted into the wrong option: from the env var...
+    monkeypatch.setenv("CLEARBIT_API_KEY", KEY)
+    code, _, err = pql("enrich", "--provider", "clearbit", "--option", f"timeout={KEY}")
+    assert code == ExitCode.USAGE and "timeout" in err and "'***'" in err and KEY not in err
+    monkeypatch.delenv("CLEARBIT_API_KEY")
+    # ...and given as the api_key option in the same command (registered before validation)
+    other = "opt-key-" + KEY[::-1]
+    code, _, err = pql("enrich", "--provider", "clearbit", "--option", f"api_key={other}", "--option", f"concurrency={other}")
+    assert code == ExitCode.USAGE and "concurrency" in err and "'***'" in err and other not in err
+    # a misspelt secret option is never echoed (it is registered nowhere)
+    code, _, err = pql("enrich", "--provider", "clearbit", "--option", "api_kee=sk_live_typo_secret")
+    assert code == ExitCode.USAGE and "did you mean 'api_key'?" in err and "sk_live_typo_secret" not in err
+
+
+def test_redact_env_var_and_registered_secrets(monkeypatch):
+    from pqlcli import secrets
+
+    monkeypatch.setenv("ACME_API_KEY", "env-secret-1234")
+    monkeypatch.setenv("PQL_OWNER", "dana@example.com")  # not a secret's name: left alone
+    secrets.register_secret("registered-secret-5678")
+    secrets.register_secret("abc")  # too short to redact safely: ignored
+    text = "env-secret-1234 / registered-secret-5678 / dana@example.com / abc"
+    assert secrets.redact(text) == "*** / *** / dana@example.com / abc"
+
+
 def test_missing_key_is_exit_3_with_the_fix(pql, ws_path):
     make_ws(ws_path, ["a.com"])
     code, _, err = pql("enrich", "--provider", "clearbit")

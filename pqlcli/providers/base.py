@@ -190,12 +190,10 @@ def _problem(err: Any, hidden: set[str], known: list[str]) -> str:
     """One validation problem: the option, what is wrong, the value given (redacted), a close name."""
     name = ".".join(str(p) for p in err["loc"]) or "options"
     text = f"{name}: {err['msg'].lower()}"
-    if "input" in err and not isinstance(err["input"], dict):
-        secret_like = name in hidden or any(word in name.lower() for word in ("key", "token", "secret", "password"))
-        shown = "***" if secret_like else secrets.redact(repr(str(err["input"]))[:80])
-        text += f" (got {shown})"
-    if err.get("type") == "extra_forbidden":
+    if err.get("type") == "extra_forbidden":  # an unknown name: its value is never shown (it may be a key)
         close = difflib.get_close_matches(name, known, n=1)
-        if close:
-            text += f"; did you mean {close[0]!r}?"
+        return text + (f" (did you mean {close[0]!r}?)" if close else "")
+    if "input" in err and not isinstance(err["input"], dict):
+        shown = "***" if name in hidden else secrets.redact(repr(str(err["input"]))[:80])
+        text += f" (got {shown})"
     return text

@@ -328,6 +328,7 @@ def _error_type(body: bytes) -> str | None:
 
 
 def _error_message(body: bytes) -> str | None:
+    """The server's error text, redacted: an API may echo the credential it was sent."""
     err = _error_json(body)
     value = err.get("message") or err.get("type")
-    return str(value)[:200] if value else None
+    return secrets.redact(str(value))[:200] if value else None

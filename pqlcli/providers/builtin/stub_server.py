@@ -262,7 +262,8 @@ class StubServer:
             throttled_for = self._throttle()
             fail = self.fail_rate > 0 and self.random.random() < self.fail_rate
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
-            return 401, {}, _error("auth_error", "Invalid API key.")
+            # Echo the credential, as some APIs do: the client must never pass it on unredacted.
+            return 401, {}, _error("auth_error", f"Invalid API key: {authorization or 'none sent'}.")
         if throttled_for is not None:
             reset = time.time() + throttled_for
             headers = {"Retry-After": f"{throttled_for:.3f}", "X-RateLimit-Reset": f"{reset:.3f}"}
