@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
@@ -34,11 +35,30 @@ REAL_PAYLOAD = {
 }
 
 
-def provider(handler, **overrides) -> ClearbitProvider:
+class FakeClock:
+    """Virtual time: ``sleep`` records the wait and moves the clock at once (then yields to the loop)."""
+
+    def __init__(self, start: float = 1_700_000_000.0):
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def provider(handler, clock=None, **overrides) -> ClearbitProvider:
     opts = dict(api_key=KEY, base_url="https://clearbit.test", rate_limit=0, backoff=0.001, max_backoff=0.2,
                 queued_delay=0.01, concurrency=4)
     opts.update(overrides)
-    return ClearbitProvider(ClearbitOptions(**opts), transport=httpx.MockTransport(handler))
+    return ClearbitProvider(ClearbitOptions(**opts), transport=httpx.MockTransport(handler), clock=clock)
 
 
 def company(domain: str, **metrics) -> httpx.Response:
@@ -226,23 +246,41 @@ def test_429_with_retry_after_is_honoured():
 
 @pytest.mark.parametrize("reset", ["delta", "epoch", "none"])
 def test_429_without_retry_after(reset):
+    clock = FakeClock()
     times: list[float] = []
 
     def handler(request):
-        times.append(time.monotonic())
+        times.append(clock.monotonic())
         if len(times) == 1:
-            headers = {"delta": {"X-RateLimit-Reset": "0.3"},
-                       "epoch": {"X-RateLimit-Reset": str(time.time() + 0.3)}, "none": {}}[reset]
+            headers = {"delta": {"X-RateLimit-Reset": "30"},
+                       "epoch": {"X-RateLimit-Reset": str(clock.time() + 30)}, "none": {}}[reset]
             return httpx.Response(429, headers=headers)
         return company(request.url.params["domain"])
 
-    recs = list(provider(handler, concurrency=1, max_backoff=5, backoff=0.01).lookup(["a.com"]))
+    recs = list(provider(handler, clock, concurrency=1, max_backoff=60, backoff=0.01).lookup(["a.com"]))
     assert recs[0].status == "found" and len(times) == 2
-    gap = times[1] - times[0]
+    gap = times[1] - times[0]  # virtual seconds: exactly what the client chose to wait
     if reset == "none":
-        assert gap < 0.25  # jittered backoff from --option backoff
+        assert 0.005 <= gap <= 0.01  # jittered backoff from the backoff option, attempt 0
     else:
-        assert gap >= 0.2
+        assert gap == pytest.approx(30)
+
+
+def test_rate_limiter_spaces_evenly_and_pauses_everyone():
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(600, clock)  # one every 0.1 s, no initial burst
+
+    async def take(n):
+        out = []
+        for _ in range(n):
+            await limiter.acquire()
+            out.append(clock.monotonic())
+        return out
+
+    assert asyncio.run(take(4)) == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    limiter.pause(5.0)  # a 429 for the key
+    assert asyncio.run(take(2)) == pytest.approx([5.3, 5.4])
+    assert RateLimiter(0, clock).interval == 0  # 0 = off
 
 
 def test_429_pauses_every_worker():

@@ -6,9 +6,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -103,7 +106,7 @@ def test_quota_402_over_real_http_keeps_what_was_fetched():
     assert got == [f"c{i:03d}.com" for i in range(10)]
 
 
-def test_stub_provider_defaults_to_the_bundled_examples(tmp_path):
+def test_stub_provider_defaults_to_the_packaged_demo_companies(tmp_path):
     p = StubProvider.from_options({})
     try:
         recs = by_domain(p.lookup(["globex.com", "nobody.example"]))
@@ -188,3 +191,138 @@ def test_httpx_default_transport_against_the_stub():
     by = {r.domain: r for r in recs}
     assert by["unknown-domain.com"].status == "not_found"
     assert {by[r["domain"]].status for r in ROWS[:60]} == {"found"}
+
+
+def test_packaged_demo_data_is_the_examples_firmographics():
+    """The stub's default data ships in the package (an installed wheel has no examples/); it must stay the
+    examples' file, which the demo's accounts are enriched from."""
+    from pqlcli.providers.builtin.stub_server import packaged_data_path
+
+    packaged = packaged_data_path()
+    assert "examples" not in packaged.parts and packaged.is_file()
+    assert packaged.read_bytes() == (Path(__file__).resolve().parent.parent / "examples/data/firmographics.csv").read_bytes()
+
+
+def test_embedded_stub_says_it_only_knows_the_demo_companies(pql, ws_path, monkeypatch):
+    from tests.test_enrich import make_ws
+
+    monkeypatch.delenv("PQL_STUB_DATA", raising=False)
+    make_ws(ws_path, ["my-own-company.com", "another-customer.io"])
+    code, _, err = pql("enrich")
+    text = " ".join(err.split())
+    assert code == 0 and "2 not found" in text
+    assert "only knows the demo companies" in text and "clearbit" in text and "file provider" in text
+    make_ws(ws_path, ["globex.com", "my-own-company.com"])  # one demo company: no such note
+    code, _, err = pql("enrich")
+    assert code == 0 and "only knows the demo companies" not in " ".join(err.split())
+
+
+# ---- httpx's own transport against awkward servers (what the hand-written transport used to test) ----
+
+# A raw server: for each request head it reads, it sends answer(n) (n = requests so far, from 1);
+# None closes the connection without answering.
+Answer = Callable[[int], bytes | None]
+
+
+class RawServer:
+    def __init__(self, answer: Answer, close_after_each: bool = False):
+        self.answer = answer
+        self.close_after_each = close_after_each
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.requests = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                _, _, buf = buf.partition(b"\r\n\r\n")
+                with self.lock:
+                    self.requests += 1
+                    n = self.requests
+                out = self.answer(n)
+                if out is None:
+                    return
+                conn.sendall(out)
+                if self.close_after_each:
+                    return
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+COMPANY = json.dumps({"name": "Acme", "metrics": {"employees": 42}}).encode()
+
+
+def ok(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        len(body), extra, body)
+
+
+def raw_client(server: RawServer, **overrides) -> ClearbitProvider:
+    return client(server, **{"concurrency": 1, **overrides})  # type: ignore[arg-type]
+
+
+def test_keep_alive_one_connection_for_many_lookups():
+    with RawServer(lambda n: ok(COMPANY)) as server:
+        recs = list(raw_client(server).lookup([f"d{i}.com" for i in range(10)]))
+    assert {r.status for r in recs} == {"found"} and server.connections == 1 and server.requests == 10
+
+
+def test_chunked_and_close_delimited_bodies():
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6;ext=1\r\n" + COMPANY[:6] + b"\r\n%x\r\n" % (
+        len(COMPANY) - 6) + COMPANY[6:] + b"\r\n0\r\nX-T: 1\r\n\r\n"
+    with RawServer(lambda n: chunked) as server:
+        recs = list(raw_client(server).lookup(["a.com", "b.com"]))
+    assert [r.employees for r in recs] == [42, 42] and server.connections == 1
+    close_delimited = b"HTTP/1.0 404 Not Found\r\n\r\n" + b'{"error": {"type": "unknown_record"}}'
+    with RawServer(lambda n: close_delimited, close_after_each=True) as server:
+        recs = list(raw_client(server).lookup(["a.com", "b.com"]))
+    assert [r.status for r in recs] == ["not_found", "not_found"] and server.connections == 2
+
+
+def test_a_server_closing_idle_connections_costs_nothing():
+    with RawServer(lambda n: ok(COMPANY), close_after_each=True) as server:
+        recs = list(raw_client(server, max_retries=2).lookup([f"d{i}.com" for i in range(6)]))
+    assert {r.status for r in recs} == {"found"} and server.connections >= 6
+
+
+def test_no_answer_is_a_timeout_and_a_hang_up_a_connection_error():
+    with RawServer(lambda n: b"") as server:  # reads the request, never answers
+        recs = list(raw_client(server, timeout=0.2, max_retries=0).lookup(["a.com"]))
+    assert recs[0].status == "error" and recs[0].reason.startswith("transient: timeout (ReadTimeout")
+    with RawServer(lambda n: None) as server:  # hangs up without an answer
+        recs = list(raw_client(server, max_retries=1).lookup(["a.com"]))
+    assert recs[0].status == "error" and "connection error (RemoteProtocolError" in recs[0].reason
+    assert server.requests == 2  # retried once
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    refused = ClearbitProvider(ClearbitOptions(base_url=f"http://127.0.0.1:{port}", api_key=KEY, rate_limit=0, max_retries=0))
+    recs = list(refused.lookup(["a.com"]))
+    assert "connection error (ConnectError" in recs[0].reason

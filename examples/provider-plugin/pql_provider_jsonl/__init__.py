@@ -18,8 +18,7 @@ from pathlib import Path
 from pydantic import Field
 
 from pqlcli.errors import DataError
-from pqlcli.providers.base import Provider, ProviderOptions, Record
-from pqlcli.providers import country_code, parse_amount, parse_range
+from pqlcli.providers import Provider, ProviderOptions, Record, country_code, parse_amount, parse_range
 
 __version__ = "0.1.0"
 
