@@ -283,6 +283,23 @@ def test_rate_limiter_spaces_evenly_and_pauses_everyone():
     assert RateLimiter(0, clock).interval == 0  # 0 = off
 
 
+def test_rate_limiter_catches_up_one_late_slot_but_gives_no_credit_after_idling():
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(600, clock)
+
+    def grant_at(now=None):
+        if now is not None:
+            clock.now = now  # the caller comes at this time (e.g. a busy loop woke it late)
+        asyncio.run(limiter.acquire())
+        return clock.monotonic()
+
+    assert grant_at() == 0.0
+    assert grant_at(0.15) == 0.15  # slot 0.1, granted late
+    assert grant_at() == pytest.approx(0.2)  # the schedule is kept: the next slot is 0.2, not 0.25
+    assert grant_at(0.9) == 0.9  # idle for many slots (more than the catch-up tolerance): no burst
+    assert grant_at() == pytest.approx(1.0) and grant_at() == pytest.approx(1.1)
+
+
 def test_429_pauses_every_worker():
     times: list[float] = []
 

@@ -24,6 +24,9 @@ def serve(
     rate_limit: Annotated[
         float, typer.Option("--rate-limit", help="Requests per second before answering 429 (0 = off).", min=0)
     ] = 0.0,
+    rate_window: Annotated[
+        float, typer.Option("--rate-window", help="Seconds over which --rate-limit is counted (60 = per minute).", min=0.001)
+    ] = 1.0,
     latency: Annotated[float, typer.Option("--latency", help="Milliseconds added to every answer.", min=0)] = 0.0,
     api_key: Annotated[
         str | None, typer.Option("--require-key", help="Answer 401 unless this Bearer token is sent.")
@@ -37,7 +40,8 @@ def serve(
     secrets.register_secret(api_key)
     try:
         server = StubServer(
-            data, host=host, port=port, fail_rate=fail_rate, rate_limit=rate_limit, latency=latency, api_key=api_key
+            data, host=host, port=port, fail_rate=fail_rate, rate_limit=rate_limit, rate_window=rate_window,
+            latency=latency, api_key=api_key,
         )
     except OSError as exc:
         from pqlcli.errors import UsageError

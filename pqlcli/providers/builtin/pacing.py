@@ -1,8 +1,8 @@
 """Pacing HTTP lookups: a clock (injectable, so tests control time), an even-spacing rate limiter, a
 shared pause for rate-limited keys, and the retry timing (``Retry-After``, ``X-RateLimit-Reset``, backoff).
 
-The limiter spaces requests ``60 / rate_limit`` seconds apart, with no initial burst, so the rate over any
-window never exceeds the limit. (``aiolimiter``'s leaky bucket would allow a burst of a whole minute's
+The limiter spaces requests at least ``60 / rate_limit`` seconds apart, with no initial burst, so the
+rate over any window never exceeds the limit. (``aiolimiter``'s leaky bucket would allow a burst of a whole minute's
 requests at start, and reads the event loop's clock, which a test cannot replace.)
 """
 
@@ -43,31 +43,45 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
+CATCH_UP = 0.05  # seconds of event-loop lateness the limiter makes up for (at least one slot)
+
+
 class RateLimiter:
-    """At most ``per_minute`` acquisitions per minute, evenly spaced (0 = unlimited); and a pause every
-    caller honours (a 429 applies to the whole API key, not to one worker)."""
+    """At most ``per_minute`` grants per minute, evenly spaced ``60 / per_minute`` seconds apart (0 =
+    unlimited); and a pause every caller honours (a 429 applies to the whole API key, not to one worker).
+
+    Grant *k* is due at its slot, one interval after the previous slot. A grant that a busy event loop
+    made late by at most :data:`CATCH_UP` seconds (or one interval, if longer) keeps the schedule, so the
+    next ones catch up: the long-run rate is the limit, never above it, and a catch-up burst spans at most
+    that lateness. Later than that (idle, or paused), the schedule restarts from now: no credit at the
+    start, after idling or after a pause.
+    """
 
     def __init__(self, per_minute: float, clock: Clock):
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self.tolerance = max(self.interval, CATCH_UP)
         self.clock = clock
-        self.next_at = -math.inf
+        self.slot = -math.inf  # when the next grant is due
         self.paused_until = -math.inf
+        self._turn: asyncio.Lock | None = None
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` from now (a longer pause already in force wins)."""
         self.paused_until = max(self.paused_until, self.clock.monotonic() + seconds)
 
     async def acquire(self) -> None:
-        """Wait for the pause, then for this caller's slot."""
-        while (delay := self.paused_until - self.clock.monotonic()) > 0:
-            await self.clock.sleep(delay)
-        if not self.interval:
-            return
-        now = self.clock.monotonic()
-        at = max(self.next_at, now)  # the slot is taken before sleeping: callers queue in order
-        self.next_at = at + self.interval
-        if at > now:
-            await self.clock.sleep(at - now)
+        """Wait for the pause, then for this caller's slot (callers are served in order)."""
+        if self._turn is None:
+            self._turn = asyncio.Lock()  # created on the loop that uses it
+        async with self._turn:
+            while (delay := max(self.paused_until, self.slot) - self.clock.monotonic()) > 0:
+                await self.clock.sleep(delay)
+            if self.interval:
+                now = self.clock.monotonic()
+                # Late by at most the tolerance (a busy loop woke late): keep the schedule, so the next
+                # grants catch up. Later than that (idle, paused): restart from now, with no credit.
+                late = now - self.slot
+                self.slot = self.slot + self.interval if late <= self.tolerance else now + self.interval
 
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:

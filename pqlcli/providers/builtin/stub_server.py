@@ -79,8 +79,9 @@ class StubServer:
     """A Clearbit-compatible server on loopback: an asyncio server with its own event loop, in a background
     thread (:meth:`start`) or the foreground (:meth:`serve_forever`, until Ctrl-C).
 
-    ``rate_limit`` is in requests per sliding second (0 = off; above it, 429 with a fractional
-    ``Retry-After``); ``latency`` in milliseconds; ``pause_after`` holds every answer after that many
+    ``rate_limit`` is in requests per second, counted over a sliding window of ``rate_window`` seconds
+    (1 by default; 60 is a per-minute limit such as Clearbit's); above it, 429 with a fractional
+    ``Retry-After`` (0 = off); ``latency`` in milliseconds; ``pause_after`` holds every answer after that many
     requests until :meth:`resume` (``paused`` is set then); ``fail_rate`` the
     share of requests answered 503; ``api_key`` (optional) the only Bearer token accepted; ``script``
     (tests) can answer any (domain, n-th time asked) itself. ``requests``, ``asked`` (per domain) and
@@ -99,6 +100,7 @@ class StubServer:
         port: int = 0,
         fail_rate: float = 0.0,
         rate_limit: float = 0.0,
+        rate_window: float = 1.0,
         latency: float = 0.0,
         api_key: str | None = None,
         script: Script | None = None,
@@ -114,6 +116,7 @@ class StubServer:
         self._resume: asyncio.Event | None = None
         self.fail_rate = fail_rate
         self.rate_limit = rate_limit
+        self.rate_window = rate_window
         self.latency = latency
         self.api_key = api_key
         self.script = script
@@ -122,7 +125,9 @@ class StubServer:
         self.requests = 0
         self.asked: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
-        self._recent: collections.deque[float] = collections.deque()  # admitted in the last second
+        # Set to a list to log (arrival time.monotonic(), refused with 429) per request: benchmarks.
+        self.arrivals: list[tuple[float, bool]] | None = None
+        self._recent: collections.deque[float] = collections.deque()  # admitted in the last rate_window
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -260,6 +265,8 @@ class StubServer:
             self.asked[domain] += 1
             nth = self.asked[domain]
             throttled_for = self._throttle()
+            if self.arrivals is not None:
+                self.arrivals.append((time.monotonic(), throttled_for is not None))
             fail = self.fail_rate > 0 and self.random.random() < self.fail_rate
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
             # Echo the credential, as some APIs do: the client must never pass it on unredacted.
@@ -285,16 +292,17 @@ class StubServer:
         return 200, {}, body
 
     def _throttle(self) -> float | None:
-        """With the lock held: None if this request is within ``rate_limit`` requests in any sliding
-        second (and it counts), else the seconds until one is allowed (a refused request does not count)."""
+        """With the lock held: None if this request is within ``rate_limit × rate_window`` requests in the
+        sliding window of ``rate_window`` seconds (and it counts), else the seconds until one is allowed
+        (a refused request does not count)."""
         if self.rate_limit <= 0:
             return None
-        now = time.monotonic()
+        now, window = time.monotonic(), self.rate_window
         recent = self._recent
-        while recent and recent[0] <= now - 1.0:
+        while recent and recent[0] <= now - window:
             recent.popleft()
-        if len(recent) >= self.rate_limit:
-            return max(0.001, recent[0] + 1.0 - now)
+        if len(recent) >= max(1.0, self.rate_limit * window):
+            return max(0.001, recent[0] + window - now)
         recent.append(now)
         return None
 
