@@ -293,7 +293,7 @@ def test_option_values_are_echoed_in_validation_errors_but_keys_are_redacted(pql
 
 
 def test_redact_env_var_and_registered_secrets(monkeypatch):
-    from pqlcli import secrets
+    from pqlcli.util import secrets
 
     monkeypatch.setenv("ACME_API_KEY", "env-secret-1234")
     monkeypatch.setenv("PQL_OWNER", "dana@example.com")  # not a secret's name: left alone

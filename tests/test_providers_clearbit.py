@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from pqlcli.errors import ExitCode, ProviderError
 from pqlcli.providers.builtin.clearbit import ClearbitOptions, ClearbitProvider
-from pqlcli.providers.builtin.pacing import retry_delay
+from pqlcli.providers.builtin.pacing import RateLimiter, retry_delay
 from pqlcli.providers.builtin.parsing import parse_amount, parse_company, parse_range
 
 KEY = "sk_live_SECRET_9f8e7d6c"
