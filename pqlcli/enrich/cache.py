@@ -32,7 +32,9 @@ def parse_ttl(text: str | float | int) -> float:
         seconds = durations.parse_duration(str(text)).total_seconds()
     except durations.DurationError:
         raise UsageError(
-            f"The cache lifetime {text!r} is not a duration.", f"Use a number of days or e.g. {durations.EXAMPLES}."
+            f"The cache lifetime {text!r} is not a duration.",
+            f"Use a number of days or e.g. {durations.EXAMPLES}.",
+            param="ttl_days",
         ) from None
     return seconds / durations.DAY
 

@@ -167,7 +167,7 @@ def enrich(
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace, create=True)
     if batch_size < 1:
-        raise UsageError(f"The batch size must be at least 1 (got {batch_size}).")
+        raise UsageError(f"The batch size must be at least 1 (got {batch_size}).", param="batch_size")
     started = time.monotonic()
     warnings: list[str] = []
     if provider is None:
