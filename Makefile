@@ -27,6 +27,7 @@ test: $(SPARK) lint
 lint: $(STAMP)
 	$(BIN)/ruff check pqlcli tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
