@@ -52,6 +52,7 @@ def main_callback(
 
 def _register_commands() -> None:
     from pqlcli.cli import (
+        backtest_cmd,
         config_cmd,
         enrich_cmd,
         examples_cmd,
@@ -76,6 +77,7 @@ def _register_commands() -> None:
         list_cmd,
         tiers_cmd,
         sql_cmd,
+        backtest_cmd,
         examples_cmd,
     ):
         module.register(app)
