@@ -11,10 +11,10 @@ import pytest
 
 from pqlcli import config
 from pqlcli.errors import PqlError
-from pqlcli.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 from pqlcli.scoring import backtest as bt
 from pqlcli.scoring.engine import Inputs
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 TINY_CONFIG = """

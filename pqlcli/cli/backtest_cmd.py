@@ -42,14 +42,14 @@ FLAG_HINTS = {
 
 
 def duration(value: str | None, flag: str) -> timedelta | None:
-    from pqlcli.config import parse_duration
+    from pqlcli.util import durations
 
     if value is None:
         return None
     try:
-        return parse_duration(value)
-    except ValueError as err:
-        raise UsageError(f"{flag} {value!r} is not a duration ({err}).", f"Write it like {flag} 90d, 12w or 36h.")
+        return durations.parse_duration(value, default_unit="d", allow_zero=False)
+    except durations.DurationError as err:
+        raise UsageError(f"{flag}: {err}.", f"Example: {flag} 90d.")
 
 
 def date_option(value: str | None, flag: str) -> datetime | None:
@@ -74,7 +74,8 @@ def pick_format(fmt: Format | None, out: Path | None) -> str:
 
 
 def emit(text: str, out: Path | None, what: str) -> None:
-    from pqlcli import atomic, render
+    from pqlcli import render
+    from pqlcli.util import atomic
 
     if out is None:
         sys.stdout.write(text)
