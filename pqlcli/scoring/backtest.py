@@ -401,6 +401,10 @@ def summarise(ev: Evaluation) -> dict[str, Any]:
 
 def check_outcomes(inputs: Any, spec: BacktestSpec) -> None:
     """Refuse when there is nothing to compare with: no converted_at anywhere (and no label)."""
+    if "users" in getattr(inputs, "missing", []):
+        from pqlcli.errors import WorkspaceError
+
+        raise WorkspaceError("The workspace has no users table yet: there is nothing to replay.", "Ingest users, accounts and events first.")
     if spec.label:
         return
     known = 0
