@@ -72,3 +72,20 @@ def test_backtest_html_in_headless_chromium(browser, pql, demo_ws, tmp_path):  #
     proc = run_browser(browser, tmp_path / "profile2", "--window-size=1200,1600", f"--screenshot={shot}", page.resolve().as_uri())
     png = shot.read_bytes()
     assert proc.returncode == 0 and png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_calibration_html_in_headless_chromium(browser, pql, demo_ws, tmp_path):  # noqa: F811
+    page = tmp_path / "calibration.html"
+    args = ("calibrate", "--as-of", "2026-08-15", "--horizon", "60d", "-c", str(ROOT / "config" / "pql.yaml"))
+    code, _, err = pql(*args, "--out", str(page))
+    assert code == 0, err
+    code, out, _ = pql(*args, "--format", "json")
+    expected = json.loads(out)
+    proc = run_browser(browser, tmp_path / "profile", "--window-size=1200,2000", "--dump-dom", page.resolve().as_uri())
+    assert proc.returncode == 0 and [line for line in proc.stderr.splitlines() if ":CONSOLE" in line] == []
+    marks = Marks()
+    marks.feed(proc.stdout)
+    assert marks.body.get("data-ready") == "1" and json.loads(marks.body["data-errors"]) == []
+    width, height = json.loads(marks.body["data-chart-sizes"])["auc-held-out"]
+    assert width > 200 and height > 150
+    assert f"{expected['auc']['suggested']['test']['score']:.3f}" in proc.stdout

@@ -53,6 +53,7 @@ def main_callback(
 def _register_commands() -> None:
     from pqlcli.cli import (
         backtest_cmd,
+        calibrate_cmd,
         config_cmd,
         enrich_cmd,
         examples_cmd,
@@ -78,6 +79,7 @@ def _register_commands() -> None:
         tiers_cmd,
         sql_cmd,
         backtest_cmd,
+        calibrate_cmd,
         examples_cmd,
     ):
         module.register(app)
