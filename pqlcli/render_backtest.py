@@ -114,8 +114,8 @@ def print_backtest(r: dict[str, Any], console: Console | None = None) -> None:
         console.print(f"Rules that never fired: {', '.join(r['never_firing_rules'])}.", soft_wrap=True)
 
 
-def md_table(head: list[str], rows: list[list[str]]) -> str:
-    align = ["---" if i == 0 else "---:" for i in range(len(head))]
+def md_table(head: list[str], rows: list[list[str]], text_cols: int = 1) -> str:
+    align = ["---" if i < text_cols else "---:" for i in range(len(head))]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -131,7 +131,7 @@ def to_markdown(r: dict[str, Any]) -> str:
         parts += ["## Per PQL definition", "", md_table(PQL_HEAD, pql_rows(r)), ""]
     parts += ["## Ranking quality", "", auc_line(r), ""]
     parts += ["## Gains by score decile (best first)", "", md_table(GAINS_HEAD, gains_rows(r)), ""]
-    parts += ["## Per rule", "", md_table(RULE_HEAD, rule_rows(r)), ""]
+    parts += ["## Per rule", "", md_table(RULE_HEAD, rule_rows(r), text_cols=2), ""]
     if r["never_firing_rules"]:
         parts += [f"Rules that never fired: {', '.join(r['never_firing_rules'])}.", ""]
     if r["warnings"]:

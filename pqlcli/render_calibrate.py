@@ -77,7 +77,7 @@ def print_calibration(r: dict[str, Any], console: Console | None = None) -> None
 def to_markdown(r: dict[str, Any]) -> str:
     parts = [f"# Calibration: {r['level']}s", "", headline(r), ""]
     parts += ["## Tier 1 under each choice", "", md_table(TIER1_HEAD, tier1_rows(r)), ""]
-    parts += ["## Points per rule", "", md_table(POINTS_HEAD, points_rows(r)), ""]
+    parts += ["## Points per rule", "", md_table(POINTS_HEAD, points_rows(r), text_cols=2), ""]
     parts += ["## Ranking quality (ROC AUC; 0.5 = chance)", "", md_table(AUC_HEAD, auc_rows(r)), ""]
     return "\n".join(parts)
 
