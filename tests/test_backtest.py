@@ -211,6 +211,11 @@ def test_label_column_static_evaluation(tiny):
     # no replay: every user is scored, as `pql score` would (u5 and u7 too), and the label is the outcome
     assert (r["records"], r["converted"], r["horizon_days"], r["label"]) == (9, 3, None, "won")
     assert r["excluded"] == {}
+    # a CRM export with no product events at all can still be evaluated on fit
+    inputs.events = inputs.events.clear()
+    r = bt.run_backtest(loaded, inputs, bt.BacktestSpec(AS_OF, label="won", min_conversions=1))
+    # fit 60, no usage: u1 u6 u7 u9 (A), u2 (B), u5 (E) in Tier 2; the rest in Tier 4
+    assert r["records"] == 9 and r["tiers"]["tier2"]["records"] == 6 and r["tiers"]["tier4"]["records"] == 3
     inputs.users = inputs.users.with_columns(won=pl.lit("maybe"))
     with pytest.raises(bt.BacktestError, match="maybe"):
         bt.run_backtest(loaded, inputs, bt.BacktestSpec(AS_OF, label="won", min_conversions=1))

@@ -233,7 +233,8 @@ def _base_columns(loaded: LoadedConfig, level: str, frame: pl.DataFrame) -> tupl
 def evaluate(loaded: LoadedConfig, inputs: Any, spec: BacktestSpec) -> Evaluation:
     """Score as of ``spec.as_of`` with only what was known then, and attach each record's outcome."""
     warnings = check_leakage(loaded, spec)
-    check_events(loaded, inputs, spec.as_of)
+    if not spec.label:  # a static evaluation may be of fit alone (a CRM export with no events)
+        check_events(loaded, inputs, spec.as_of)
     replayed = inputs if spec.label else replay_inputs(inputs, spec.as_of)
     frames = score_frames(loaded, replayed, spec.as_of)
     scored = frames.users if spec.level == "user" else frames.accounts
@@ -284,15 +285,15 @@ def _lift(rate: float | None, base: float | None) -> float | None:
     return rate / base if rate is not None and base else None
 
 
-def _round(x: float | None, nd: int = 4) -> float | None:
+def round_or_none(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(x, nd)
 
 
 def _group(n: int, k: int, base: float | None, total_converted: int) -> dict[str, Any]:
     rate = _rate(k, n)
     return {
-        "records": n, "converted": k, "rate": _round(rate), "lift": _round(_lift(rate, base), 3),
-        "recall": _round(_rate(k, total_converted)),
+        "records": n, "converted": k, "rate": round_or_none(rate), "lift": round_or_none(_lift(rate, base), 3),
+        "recall": round_or_none(_rate(k, total_converted)),
     }
 
 
@@ -309,7 +310,7 @@ def _tiers(frame: pl.DataFrame, base: float | None, total: int) -> dict[str, Any
     out = {}
     for key in TIERS:
         n, k, d = stats.get(key, (0, 0, None))
-        out[key] = {**_group(n, k, base, total), "median_days_to_convert": _round(d, 1)}
+        out[key] = {**_group(n, k, base, total), "median_days_to_convert": round_or_none(d, 1)}
     return out
 
 
@@ -337,8 +338,8 @@ def _rules(frame: pl.DataFrame, rules: list[tuple[str, str]], base: float | None
         f, kf, ko = (int(x) for x in row)
         when, other = _rate(kf, f), _rate(ko, frame.height - f)
         out.append({
-            "name": name, "kind": kind, "fires": f, "share_fires": _round(_rate(f, frame.height)),
-            "rate_when_fires": _round(when), "rate_otherwise": _round(other), "lift": _round(_lift(when, base), 3),
+            "name": name, "kind": kind, "fires": f, "share_fires": round_or_none(_rate(f, frame.height)),
+            "rate_when_fires": round_or_none(when), "rate_otherwise": round_or_none(other), "lift": round_or_none(_lift(when, base), 3),
         })
     return out
 
@@ -361,9 +362,9 @@ def _gains(frame: pl.DataFrame, base: float | None, total: int) -> list[dict[str
     for d, m, k in per.iter_rows():
         seen, caught = seen + int(m), caught + int(k)
         out.append({
-            "decile": int(d), "records": int(m), "converted": int(k), "rate": _round(_rate(int(k), int(m))),
-            "lift": _round(_lift(_rate(int(k), int(m)), base), 3),
-            "cum_share_records": _round(seen / n), "cum_recall": _round(_rate(caught, total)),
+            "decile": int(d), "records": int(m), "converted": int(k), "rate": round_or_none(_rate(int(k), int(m))),
+            "lift": round_or_none(_lift(_rate(int(k), int(m)), base), 3),
+            "cum_share_records": round_or_none(seen / n), "cum_recall": round_or_none(_rate(caught, total)),
         })
     return out
 
@@ -383,11 +384,11 @@ def summarise(ev: Evaluation) -> dict[str, Any]:
     return {
         "records": f.height,
         "converted": total,
-        "base_rate": _round(base),
+        "base_rate": round_or_none(base),
         "excluded": ev.excluded,
         "tiers": _tiers(f, base, total),
         "pqls": _pqls(f, ev.pql_columns, base, total),
-        "auc": {k: _round(v) for k, v in auc.items()},
+        "auc": {k: round_or_none(v) for k, v in auc.items()},
         "gains": _gains(f, base, total),
         "rules": rules,
         "never_firing_rules": [r["name"] for r in rules if r["fires"] == 0],
@@ -420,7 +421,7 @@ def check_outcomes(inputs: Any, spec: BacktestSpec) -> None:
         )
 
 
-def _header(loaded: LoadedConfig, spec: BacktestSpec) -> dict[str, Any]:
+def header(loaded: LoadedConfig, spec: BacktestSpec) -> dict[str, Any]:
     days = spec.horizon.total_seconds() / 86400
     cfg = loaded.config
     return {
@@ -432,7 +433,7 @@ def _header(loaded: LoadedConfig, spec: BacktestSpec) -> dict[str, Any]:
     }
 
 
-def _enough(report: dict[str, Any], spec: BacktestSpec) -> dict[str, Any]:
+def check_enough(report: dict[str, Any], spec: BacktestSpec) -> dict[str, Any]:
     n = report["converted"]
     if n < spec.min_conversions:
         where = "with that label" if spec.label else "in the horizon"
@@ -450,7 +451,7 @@ def run_backtest(loaded: LoadedConfig, inputs: Any, spec: BacktestSpec) -> dict[
     """One replay as of ``spec.as_of``: the report dict (keys documented in docs/backtest.md)."""
     check_outcomes(inputs, spec)
     ev = evaluate(loaded, inputs, spec)
-    return _enough({**_header(loaded, spec), **summarise(ev)}, spec)
+    return check_enough({**header(loaded, spec), **summarise(ev)}, spec)
 
 
 def as_of_dates(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
@@ -487,12 +488,12 @@ def run_rolling(
         {k: sum(ev.excluded.get(k, 0) for _, ev in evaluations) for k in evaluations[0][1].excluded},
         [w for _, ev in evaluations for w in ev.warnings] + skipped,
     )
-    per_date = [{**_header(loaded, BacktestSpec(d, spec.horizon, spec.level, spec.label)), **summarise(ev)} for d, ev in evaluations]
+    per_date = [{**header(loaded, BacktestSpec(d, spec.horizon, spec.level, spec.label)), **summarise(ev)} for d, ev in evaluations]
     report = {
-        **_header(loaded, BacktestSpec(evaluations[0][0], spec.horizon, spec.level, spec.label)),
+        **header(loaded, BacktestSpec(evaluations[0][0], spec.horizon, spec.level, spec.label)),
         **summarise(pooled),
         "as_of_dates": [d.isoformat() for d, _ in evaluations],
         "every_days": every.total_seconds() / 86400,
         "per_date": per_date,
     }
-    return _enough(report, spec)
+    return check_enough(report, spec)

@@ -278,7 +278,7 @@ def auc_table(frame: pl.DataFrame, train: pl.Series, tiers: dict[str, float]) ->
     out: dict[str, dict[str, float | None]] = {}
     for part, rows in (("train", scored.filter(pl.col("train"))), ("test", scored.filter(~pl.col("train")))):
         out[part] = {
-            name: bt._round(bt.roc_auc(rows[col], rows["converted"]))
+            name: bt.round_or_none(bt.roc_auc(rows[col], rows["converted"]))
             for name, col in (("fit", "fit_score"), ("usage", "usage_score"), ("score", "score"), ("tier", "tier"))
         }
     return out
@@ -297,7 +297,7 @@ def calibrate(loaded: LoadedConfig, inputs: Any, spec: CalibrateSpec) -> tuple[d
     bspec = spec.backtest
     bt.check_outcomes(inputs, bspec)
     ev = bt.evaluate(loaded, inputs, bspec)
-    summary = bt._enough({**bt._header(loaded, bspec), **bt.summarise(ev)}, bspec)
+    summary = bt.check_enough({**bt.header(loaded, bspec), **bt.summarise(ev)}, bspec)
     frame = ev.frame
     train = split(frame, spec.seed, spec.test_share)
     current = {"fit": cfg.tiers.fit, "usage": cfg.tiers.usage}
