@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pqlcli.cli import common
+from pqlcli.cli import common, options
 from pqlcli.errors import UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
-
-CONFIG_HELP = "The scoring config (YAML; default $PQL_CONFIG, else config/pql.yaml)."
 
 
 class Level(StrEnum):
@@ -70,7 +67,7 @@ def pick_format(fmt: Format | None, out: Path | None) -> str:
         return fmt.value
     suffix = out.suffix.lower() if out else ""
     by_suffix = {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}.get(suffix)
-    return by_suffix or ("table" if out is None and sys.stdout.isatty() else "json")
+    return by_suffix or ("table" if out is None and common.env().stdout_isatty else "json")
 
 
 def emit(text: str, out: Path | None, what: str) -> None:
@@ -78,8 +75,9 @@ def emit(text: str, out: Path | None, what: str) -> None:
     from pqlcli.util import atomic
 
     if out is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        env = common.env()
+        env.stdout.write(text)
+        env.stdout.flush()
         return
     atomic.write_text(out, text)
     render.note(f"Wrote the {what} to {out}.")
@@ -88,33 +86,33 @@ def emit(text: str, out: Path | None, what: str) -> None:
 def render_report(report: dict[str, Any], chosen: str, out: Path | None) -> None:
     import json
 
-    from pqlcli import render_backtest
+    from pqlcli.render import backtest as view
 
     if chosen == "table":
         if out is not None:
             raise UsageError("--format table is for the screen.", "Use --format md, json or html with --out.")
-        render_backtest.print_backtest(report)
+        view.print_backtest(report, common.env().console())
         return
-    if chosen == "html" and out is None and sys.stdout.isatty():
+    if chosen == "html" and out is None and common.env().stdout_isatty:
         raise UsageError("--format html writes a page, not terminal text.", "Add --out backtest.html and open it in a browser.")
     if chosen == "json":
         text = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
     elif chosen == "md":
-        text = render_backtest.to_markdown(report)
+        text = view.to_markdown(report)
     else:
-        from pqlcli import render_backtest_html
+        from pqlcli.render import backtest_html
 
-        text = render_backtest_html.to_html(report)
+        text = backtest_html.to_html(report)
     emit(text, out, f"backtest ({chosen})")
 
 
 def backtest(
     as_of: Annotated[str | None, typer.Option("--as-of", metavar="DATE", help="Replay as of this past date (UTC); with --label, default the config's.")] = None,
     horizon: Annotated[str, typer.Option("--horizon", metavar="SPAN", help="Count conversions in [as_of, as_of + SPAN), e.g. 90d.")] = "90d",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+    config: options.ConfigPath = None,
     level: Annotated[Level, typer.Option("--level", help="Evaluate users or accounts.")] = Level.user,
-    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="table (default on a terminal), json (default when piped), md, html.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file (atomically); needed for html on a terminal.")] = None,
+    fmt: Annotated[Format | None, typer.Option(*options.FORMAT_FLAGS, help="table (default on a terminal), json (default when piped), md, html.")] = None,
+    out: options.OutFile = None,
     every: Annotated[str | None, typer.Option("--every", metavar="SPAN", help="Rolling backtest: one replay every SPAN from --from to --to.")] = None,
     start: Annotated[str | None, typer.Option("--from", metavar="DATE", help="First as-of date of a rolling backtest.")] = None,
     end: Annotated[str | None, typer.Option("--to", metavar="DATE", help="Last as-of date of a rolling backtest (inclusive).")] = None,
@@ -128,7 +126,7 @@ def backtest(
     from pqlcli.scoring import backtest as bt
 
     if out is not None:
-        export.check_out_path(out)
+        export.check_out_path(out, "--out")
     chosen = pick_format(fmt, out)
     loaded = config_mod.load(config)
     span = duration(horizon, "--horizon")

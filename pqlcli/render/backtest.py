@@ -1,4 +1,4 @@
-"""A backtest report for people: a rich terminal view and Markdown (moves into ``render/`` with the others)."""
+"""A backtest report for people: a rich terminal view and Markdown (the HTML page is ``backtest_html``)."""
 
 from __future__ import annotations
 

@@ -3,14 +3,14 @@
 Charts: lift per tier (bars against the base rate) and the cumulative gains curve (share of conversions
 caught against share of records contacted, best scores first). Every plotted number carries a ``data-*``
 attribute so tests compare the page with the JSON; the tiers report's inline script records chart sizes
-and script errors on ``<body>`` for the browser test. Moves into ``render/`` with the other renderers.
+and script errors on ``<body>`` for the browser test.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pqlcli.render_backtest import (
+from pqlcli.render.backtest import (
     GAINS_HEAD,
     PQL_HEAD,
     RULE_HEAD,
@@ -25,7 +25,8 @@ from pqlcli.render_backtest import (
     tier_rows,
     times,
 )
-from pqlcli.report_html import CSS, SCRIPT, TIER_COLORS, _e, _table
+from pqlcli.render.html import CSS, SCRIPT, _e, _table
+from pqlcli.render.styles import tier_style
 
 EXTRA_CSS = ".axis { stroke: #d1d9e0; } .base { stroke: #59636e; stroke-dasharray: 4 3; } .warn { color: #9a6700; }"
 
@@ -49,7 +50,7 @@ def lift_chart(r: dict[str, Any]) -> str:
         x = left + i * bw
         parts.append(
             f'<g class="bar" data-tier="{key}" data-lift="{"" if t["lift"] is None else t["lift"]}" data-rate="{"" if t["rate"] is None else t["rate"]}">'
-            f'<rect x="{x + 12:.1f}" y="{h - bottom - bh:.1f}" width="{bw - 24:.1f}" height="{max(bh, 1):.1f}" rx="3" fill="{TIER_COLORS.get(key, "#8c959f")}"/>'
+            f'<rect x="{x + 12:.1f}" y="{h - bottom - bh:.1f}" width="{bw - 24:.1f}" height="{max(bh, 1):.1f}" rx="3" fill="{tier_style(key).hex}"/>'
             f'<text x="{x + bw / 2:.1f}" y="{h - bottom - bh - 6:.1f}" text-anchor="middle">{_e(times(t["lift"]))}</text>'
             f'<text x="{x + bw / 2:.1f}" y="{h - bottom + 16}" text-anchor="middle">{_e(key.replace("tier", "Tier "))}</text>'
             f'<text x="{x + bw / 2:.1f}" y="{h - bottom + 32}" text-anchor="middle">{_e(pct(t["rate"]))}</text></g>'
