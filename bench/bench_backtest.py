@@ -44,8 +44,8 @@ def timed(fn) -> tuple[float, object]:
 
 def main() -> int:
     from pqlcli import config, scoring
+    from pqlcli.scoring import Inputs
     from pqlcli.scoring import backtest as bt
-    from pqlcli.scoring.engine import Inputs
 
     ws = workspace()
     loaded = config.load(CONFIG)

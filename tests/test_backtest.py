@@ -11,8 +11,8 @@ import pytest
 
 from pqlcli import config
 from pqlcli.errors import PqlError
+from pqlcli.scoring import Inputs
 from pqlcli.scoring import backtest as bt
-from pqlcli.scoring.engine import Inputs
 from pqlcli.workspace import Workspace
 from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, polars_dtype
 

@@ -12,9 +12,9 @@ import pytest
 
 from pqlcli import config
 from pqlcli.errors import PqlError
+from pqlcli.scoring import Inputs
 from pqlcli.scoring import backtest as bt
 from pqlcli.scoring import calibrate as cal
-from pqlcli.scoring.engine import Inputs
 from tests.test_backtest import demo_ws, examples_ws  # noqa: F401  (fixtures)
 from tests.test_examples_golden import ROOT
 

@@ -158,10 +158,10 @@ def backtest(
 
 def bt_inputs() -> Any:
     """The workspace's tables as the scoring API's inputs."""
-    from pqlcli.scoring import engine
+    from pqlcli.scoring import Inputs
 
     ws = common.workspace()
-    return engine.Inputs.from_workspace(ws)
+    return Inputs.from_workspace(ws)
 
 
 def with_flags(err: Any) -> Any:

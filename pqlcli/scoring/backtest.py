@@ -130,10 +130,10 @@ def replay_inputs(inputs: Any, as_of: datetime) -> Any:
 
 
 def score_frames(loaded: LoadedConfig, inputs: Any, as_of: datetime) -> Any:
-    """The one call into the scoring API (switch here when ``pqlcli.scoring.run`` lands)."""
-    from pqlcli.scoring import engine
+    """The one call into the scoring API: the Polars engine, which takes the filtered lazy frames."""
+    from pqlcli.scoring import run
 
-    return engine.run(loaded, inputs, as_of)
+    return run(loaded, inputs, as_of, engine="polars")
 
 
 def check_events(loaded: LoadedConfig, inputs: Any, as_of: datetime) -> int:
