@@ -59,5 +59,17 @@ echo "Wrote $OUT_DIR/pql_scores.snowflake.sql ($(wc -l < "$OUT_DIR/pql_scores.sn
 # awk reads to the end (head would stop early and, under pipefail, fail the demo with SIGPIPE)
 grep -oE "/\* .* \*/" "$OUT_DIR/pql_scores.snowflake.sql" | awk 'NR <= 32'
 
+step "13. Does the score predict? Replay it as of 2026-08-15 and compare with the next 60 days' conversions"
+pql backtest --as-of 2026-08-15 --horizon 60d --config "$HERE/../config/pql.yaml" --format md
+pql backtest --as-of 2026-08-15 --horizon 60d --config "$HERE/../config/pql.yaml" --out "$OUT_DIR/backtest.html"
+
+step "14. Calibrate: suggested thresholds and points (your config is never changed)"
+pql calibrate --as-of 2026-08-15 --horizon 60d --config "$HERE/../config/pql.yaml" --format md \
+  --write "$OUT_DIR/pql.suggested.yaml"
+pql calibrate --as-of 2026-08-15 --horizon 60d --config "$HERE/../config/pql.yaml" --out "$OUT_DIR/calibration.html" \
+  --write "$OUT_DIR/pql.suggested.yaml"
+pql config validate --config "$OUT_DIR/pql.suggested.yaml"
+echo "Wrote $OUT_DIR/backtest.html, $OUT_DIR/calibration.html and $OUT_DIR/pql.suggested.yaml next to the tier report."
+
 step "Done"
 echo "Workspace: $PQL_WORKSPACE — try: PQL_WORKSPACE=$PQL_WORKSPACE .venv/bin/pql list accounts"

@@ -196,6 +196,16 @@ class Accounts(_Strict):
     pqa_share: float = Field(0.5, ge=0, le=1, description="An account is a PQA when >= this share of its users are PQLs.")
 
 
+class Backtest(_Strict):
+    """Backtest settings: columns known only after a conversion (besides converted_at)."""
+
+    leaky_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns known only after a conversion (e.g. plan when plan = 'paid' means converted): "
+        "a rule or PQL condition naming one is flagged by pql backtest.",
+    )
+
+
 class Config(_Strict):
     """The whole pql.yaml."""
 
@@ -208,6 +218,7 @@ class Config(_Strict):
     pqls: list[PqlDef] = Field(default_factory=list)
     accounts: Accounts = Field(default_factory=Accounts)
     exclude: list[Exclude] = Field(default_factory=list)
+    backtest: Backtest = Field(default_factory=Backtest)
 
     @field_validator("metrics")
     @classmethod

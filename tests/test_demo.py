@@ -18,5 +18,7 @@ def test_demo_script_runs_end_to_end(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / "demo" / "report.html").stat().st_size > 10_000
+    for page in ("backtest.html", "calibration.html", "pql.suggested.yaml"):  # written next to the tier report
+        assert (tmp_path / "demo" / page).stat().st_size > 1_000, page
     assert "fit rule big_company" in proc.stdout and "Tier" in proc.stdout
     assert "Traceback" not in proc.stderr

@@ -52,6 +52,8 @@ def main_callback(
 
 def _register_commands() -> None:
     from pqlcli.cli import (
+        backtest_cmd,
+        calibrate_cmd,
         config_cmd,
         enrich_cmd,
         examples_cmd,
@@ -76,6 +78,8 @@ def _register_commands() -> None:
         list_cmd,
         tiers_cmd,
         sql_cmd,
+        backtest_cmd,
+        calibrate_cmd,
         examples_cmd,
     ):
         module.register(app)
