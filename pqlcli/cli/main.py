@@ -58,6 +58,7 @@ def _register_commands() -> None:
         explain_cmd,
         ingest_cmd,
         list_cmd,
+        notify_cmd,
         provider_cmd,
         score_cmd,
         sql_cmd,
@@ -77,6 +78,7 @@ def _register_commands() -> None:
         tiers_cmd,
         sql_cmd,
         examples_cmd,
+        notify_cmd,
     ):
         module.register(app)
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 ID_COLUMN = {"users": "user_id", "accounts": "account_id"}
 TEMPLATES = ("slack", "json")
+BACKOFF = 1.0  # seconds before the first retry; doubles each time
 SLACK_MAX_RECORDS = 49  # Slack allows 50 blocks per message: one header + one section per lead
 
 
@@ -56,7 +57,7 @@ class NotifyOptions:
     renotify_after: timedelta | None = None
     timeout: float = 10.0
     retries: int = 4
-    backoff: float = 1.0
+    backoff: float = field(default_factory=lambda: BACKOFF)
     max_retry_after: float = 120.0
 
 
@@ -139,7 +140,7 @@ def qualified(snap: SnapshotView, level: str, definitions: list[str]) -> pl.Data
     frame = (
         lazy.filter(pl.any_horizontal([pl.col(c).fill_null(False) for c in flag.values()]))
         .select([pl.col(c) for c in wanted if c in cols] + [pl.col(c).fill_null(False).alias(f"_q_{d}")
-                                                             for d, c in flag.items()] + rules)
+                                                             for d, c in flag.items()] + [pl.col(c) for c in rules])
         .with_columns(pl.col(ID_COLUMN[level]).cast(pl.String).alias("_id"))
         .with_columns(report.tier_rank_expr(snap.manifest).alias("_rank"))
         .sort(["_rank", "usage_score", "fit_score", "_id"], descending=[False, True, True, False], nulls_last=True)
@@ -336,8 +337,9 @@ def notify(root: Path, snap: SnapshotView, url: str | None, opts: NotifyOptions,
     definitions = check_definitions(snap, opts.level, opts.definitions)
     if opts.batch_size < 1:
         raise UsageError(f"The batch size must be at least 1, not {opts.batch_size}.")
+    now = now or datetime.now(UTC)
     if dry_run:
-        return _plan(root, snap, definitions, opts, now or datetime.now(UTC), Journal.load(root))[0]
+        return _plan(root, snap, definitions, opts, now, Journal.load(root))[0]
     url = check_webhook(url)
     with run_lock(root):
         journal = Journal.load(root)
@@ -346,12 +348,12 @@ def notify(root: Path, snap: SnapshotView, url: str | None, opts: NotifyOptions,
         with httpx.Client(timeout=opts.timeout, follow_redirects=False) as client:
             result = NotifyResult(snap.id)
             if journal.in_flight is not None:
-                _deliver(client, url, journal, journal.in_flight, opts, result, resend=True)
-            result, batches = _plan(root, snap, definitions, opts, now or datetime.now(UTC), journal, result)
+                _deliver(client, url, journal, journal.in_flight, opts, result, now, resend=True)
+            result, batches = _plan(root, snap, definitions, opts, now, journal, result)
             total = len(batches)
             for number, batch in enumerate(batches, 1):
                 journal.begin(batch)
-                _deliver(client, url, journal, batch, opts, result, number=number, total=total,
+                _deliver(client, url, journal, batch, opts, result, now, number=number, total=total,
                          pending=sum(len(b["ids"]) for b in batches[number:]))
             journal.save()  # the records seen leaving a definition
         return result
@@ -368,10 +370,10 @@ def _plan(root: Path, snap: SnapshotView, definitions: list[str], opts: NotifyOp
 
 
 def _deliver(client: httpx.Client, url: str, journal: Journal, batch: dict[str, Any], opts: NotifyOptions,
-             result: NotifyResult, *, resend: bool = False, number: int = 1, total: int = 1, pending: int = 0) -> None:
+             result: NotifyResult, now: datetime, *, resend: bool = False, number: int = 1, total: int = 1, pending: int = 0) -> None:
     attempt = post(client, url, batch, opts)
     if attempt.status is not None and 200 <= attempt.status < 300:
-        journal.complete(batch, datetime.now(UTC))
+        journal.complete(batch, now)
         result.sent_batches += 1
         result.sent_records += len(batch["ids"])
         result.resent_in_flight += len(batch["ids"]) if resend else 0
