@@ -53,6 +53,7 @@ def main_callback(
 def _register_commands() -> None:
     from pqlcli.cli import (
         config_cmd,
+        diff_cmd,
         enrich_cmd,
         examples_cmd,
         explain_cmd,
@@ -78,6 +79,7 @@ def _register_commands() -> None:
         tiers_cmd,
         sql_cmd,
         examples_cmd,
+        diff_cmd,
         notify_cmd,
     ):
         module.register(app)

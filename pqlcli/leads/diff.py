@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 ID_COLUMN = {"users": "user_id", "accounts": "account_id"}
 TOP_MOVES = 10
+ROW_COLUMNS = ("old", "new", "level", "kind", "name", "change", "id", "fit_before", "fit_after",
+               "usage_before", "usage_after", "rules")
 
 
 def pick_pair(ws: Workspace, old: str | None = None, new: str | None = None, since: timedelta | None = None,
@@ -134,6 +136,7 @@ def _moves(joined: pl.DataFrame, id_col: str, rules: list[str], old_cols: set[st
             before, after = _rule_points(row, rule, old_cols, new_cols)
             if (before or 0) != (after or 0):
                 changed.append({"rule": rule, "before": before, "after": after})
+        changed.sort(key=lambda r: -abs((r["after"] or 0) - (r["before"] or 0)))  # biggest change first
         moves.append({
             "id": row[id_col],
             "fit_before": row["fit_score_old"], "fit_after": row["fit_score"],
@@ -178,6 +181,15 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                         **{k: move[k] for k in ("fit_before", "fit_after", "usage_before", "usage_after")},
                         "rules": rules})
     return out
+
+
+def rows_frame(result: dict[str, Any]) -> pl.DataFrame:
+    """:func:`rows` as a DataFrame with a fixed schema (also when nothing changed)."""
+    import polars as pl
+
+    scores = {"fit_before", "fit_after", "usage_before", "usage_after"}
+    schema = {c: (pl.Float64 if c in scores else pl.String) for c in ROW_COLUMNS}
+    return pl.DataFrame(rows(result), schema=schema)
 
 
 def _num(value: float | None) -> str:
