@@ -57,6 +57,7 @@ def _register_commands() -> None:
         enrich_cmd,
         examples_cmd,
         explain_cmd,
+        export_cmd,
         ingest_cmd,
         list_cmd,
         notify_cmd,
@@ -81,6 +82,7 @@ def _register_commands() -> None:
         examples_cmd,
         diff_cmd,
         notify_cmd,
+        export_cmd,
     ):
         module.register(app)
 
