@@ -19,7 +19,6 @@ import pytest
 from pqlcli.delivery import notify
 from pqlcli.delivery.state import Journal
 from pqlcli.errors import ExitCode
-from pqlcli.leads.snapshots import resolve
 from pqlcli.workspace import Workspace
 from tests.snapshot_factory import build_frames, write_snapshot
 from tests.webhook_receiver import Receiver
@@ -271,7 +270,7 @@ def test_renotify_after_a_record_leaves_and_reenters(ws_path, receiver):
     def run_with(frame: pl.DataFrame, stamp: str, when: datetime) -> list[str]:
         write_snapshot(ws_path, stamp, frame, accounts)
         before = len(receiver.requests)
-        notify.notify(ws_path, resolve(ws, "latest"), receiver.url, opts, now=when)
+        notify.notify(ws_path, ws.snapshot("latest"), receiver.url, opts, now=when)
         return sorted(rec["id"] for r in receiver.requests[before:] for rec in r.body["records"])
 
     first = run_with(users, "20261101T000000000000Z", t0)

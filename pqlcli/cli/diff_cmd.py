@@ -36,9 +36,11 @@ def diff_command(
     """Compare two snapshots: who entered and left each tier and PQL, and the biggest score moves."""
     import json
 
-    from pqlcli import atomic, export
+    from pqlcli import export
+    from pqlcli.cli.notify_cmd import span_option
     from pqlcli.errors import UsageError
     from pqlcli.leads import diff
+    from pqlcli.util import atomic
 
     if since is not None and old is not None:
         raise UsageError("Give either an OLD snapshot or --since, not both.", "Example: pql diff --since 7d.")
@@ -49,7 +51,7 @@ def diff_command(
         raise UsageError("--format table is for the terminal.", "Use json, md, csv or jsonl with --out.")
     if out is not None:
         export.check_out_path(out)
-    older, newer = diff.pick_pair(common.workspace(), old, new, _span(since))
+    older, newer = diff.pick_pair(common.workspace(), old, new, span_option(since, "--since"))
     result = diff.diff(older, newer, owner=owner, top=top)
     if chosen == "table":
         from pqlcli import render_diff
@@ -69,20 +71,6 @@ def diff_command(
         typer.echo(text, nl=False)
     else:
         atomic.write_text(out, text)
-
-
-def _span(text: str | None):  # -> timedelta | None
-    if text is None:
-        return None
-    from datetime import timedelta
-
-    from pqlcli import durations
-    from pqlcli.errors import UsageError
-
-    seconds = durations.parse_seconds(text, durations.RECENCY_UNITS, integer=True)
-    if seconds is None or seconds < 0:
-        raise UsageError(f"--since {text!r} is not a duration.", "Use a number and a unit: 12h, 7d, 2w.")
-    return timedelta(seconds=seconds)
 
 
 def register(app: typer.Typer) -> None:

@@ -42,12 +42,11 @@ def crm_command(
     """Write a HubSpot or Salesforce import file with each record's tier, scores, PQL flags and reason."""
     from pqlcli import export, render
     from pqlcli.delivery import crm
-    from pqlcli.leads import snapshots
 
     export.check_out_path(out)
     ws = common.workspace()
-    snap = snapshots.resolve(ws, snapshot)
-    level_name = snapshots.check_level(level.value)
+    snap = ws.snapshot(snapshot)
+    level_name = f"{level.value}s"
     result = crm.export(ws.root, snap, to.value, level_name, out, changed_only=changed_only, record_ids=record_id)
     parts = [f"Wrote {result.rows} {level_name} to {out} for a {to.value} import (snapshot {snap.id})"]
     if changed_only:

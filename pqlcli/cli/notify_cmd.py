@@ -55,24 +55,23 @@ def notify_command(
 
     from pqlcli import render
     from pqlcli.delivery import notify
-    from pqlcli.leads import snapshots
 
     url = webhook or os.environ.get("PQL_WEBHOOK_URL") or None
     if url:
         notify.register_webhook(url)
     opts = notify.NotifyOptions(
-        level=snapshots.check_level(level.value),
+        level=f"{level.value}s",
         definitions=definition or None,
         template=template.value,
         group_by_owner=group_by is not None,
         batch_size=batch,
         max_records=max_records,
-        renotify_after=_span(renotify_after),
+        renotify_after=span_option(renotify_after, "--renotify-after"),
         timeout=timeout,
         retries=retries,
     )
     ws = common.workspace()
-    snap = snapshots.resolve(ws, "latest")
+    snap = ws.snapshot("latest")
     if not dry_run and not url:
         from pqlcli.errors import UsageError
 
@@ -89,18 +88,17 @@ def notify_command(
         render.note(f"{result.held_back} more records are pending (--max {max_records}); the next run sends them.")
 
 
-def _span(text: str | None):  # -> timedelta | None
+def span_option(text: str | None, flag: str):  # -> timedelta | None
+    """A duration option (``30d``, ``2w``, ``12h``) as a timedelta, or a usage error naming ``flag``."""
     if text is None:
         return None
-    from datetime import timedelta
-
-    from pqlcli import durations
     from pqlcli.errors import UsageError
+    from pqlcli.util.durations import DurationError, parse_duration
 
-    seconds = durations.parse_seconds(text, durations.RECENCY_UNITS, integer=True)
-    if seconds is None or seconds <= 0:
-        raise UsageError(f"--renotify-after {text!r} is not a duration.", "Use a number and a unit: 12h, 30d, 2w.")
-    return timedelta(seconds=seconds)
+    try:
+        return parse_duration(text, integer=True, allow_zero=False)
+    except DurationError as exc:
+        raise UsageError(f"{flag}: {exc}.", f"Example: {flag} 30d.")
 
 
 def _summary(result) -> None:

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pqlcli import atomic
 from pqlcli.delivery.state import folder
 from pqlcli.errors import UsageError
-from pqlcli.leads.snapshots import SnapshotView
+from pqlcli.util import atomic
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from pqlcli.workspace import Snapshot
 
 TARGETS = ("hubspot", "salesforce")
 REASON_MAX = 500
@@ -84,7 +85,7 @@ def ids_come_from(root: Path, target: str, level: str) -> bool:
     return target in (info.get("formats") or [])
 
 
-def rows(snap: SnapshotView, target: str, level: str, record_ids: bool) -> pl.DataFrame:
+def rows(snap: Snapshot, target: str, level: str, record_ids: bool) -> pl.DataFrame:
     """Every record of the snapshot as text cells under the CRM's headers (keyless records dropped)."""
     import polars as pl
 
@@ -135,12 +136,11 @@ def _clip(expr: pl.Expr, limit: int) -> pl.Expr:
     return pl.when(expr.str.len_chars() > limit).then(expr.str.slice(0, limit - 1) + "…").otherwise(expr)
 
 
-def scored_at(snap: SnapshotView) -> str:
+def scored_at(snap: Snapshot) -> str:
     """The snapshot's as-of time as ISO-8601 UTC (``2026-11-01T00:00:00Z``), which both CRMs import."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
-    raw = str(snap.manifest.get("as_of") or snap.created_at.isoformat())
-    when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    when = snap.manifest.as_of
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -162,7 +162,7 @@ def state_path(root: Path, target: str, level: str) -> Path:
     return folder(root) / f"crm-{target}-{level}.parquet"
 
 
-def export(root: Path, snap: SnapshotView, target: str, level: str, out: Path, *, changed_only: bool = False,
+def export(root: Path, snap: Snapshot, target: str, level: str, out: Path, *, changed_only: bool = False,
            record_ids: bool | None = None) -> CrmExport:
     """Write the import file to ``out`` (atomically), then remember what was exported for ``changed_only``."""
     import polars as pl

@@ -10,7 +10,7 @@ The run, under the workspace's delivery lock:
 
 429 (honouring ``Retry-After``), 5xx, timeouts and connection errors are retried with backoff; a batch
 that still fails stops the run with :class:`DeliveryFailed` (exit 3), its records kept for the next run.
-The webhook URL is a secret: it is registered with :mod:`pqlcli.secrets`, so it is redacted from every
+The webhook URL is a secret: it is registered with :mod:`pqlcli.util.secrets`, so it is redacted from every
 message, and it is never stored.
 """
 
@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from pqlcli.delivery.state import Journal, run_lock, scope_key
 from pqlcli.errors import ExitCode, PqlError, UsageError
-from pqlcli.leads.snapshots import SnapshotView
-from pqlcli.secrets import redact, register_secret
+from pqlcli.util.secrets import redact, register_secret
 
 if TYPE_CHECKING:
     import httpx
     import polars as pl
+
+    from pqlcli.workspace import Snapshot
 
 ID_COLUMN = {"users": "user_id", "accounts": "account_id"}
 TEMPLATES = ("slack", "json")
@@ -104,13 +105,13 @@ def check_webhook(url: str | None) -> str:
 
 
 # ---- what to send ------------------------------------------------------------------------------------
-def definitions_of(snap: SnapshotView, level: str) -> list[str]:
+def definitions_of(snap: Snapshot, level: str) -> list[str]:
     cols = snap.scan(level).collect_schema().names()
     names = [c.removeprefix("pql__") for c in cols if c.startswith("pql__")]
     return names + (["pqa"] if "pqa" in cols else [])
 
 
-def check_definitions(snap: SnapshotView, level: str, wanted: list[str] | None) -> list[str]:
+def check_definitions(snap: Snapshot, level: str, wanted: list[str] | None) -> list[str]:
     known = definitions_of(snap, level)
     chosen = list(dict.fromkeys(wanted or known))
     unknown = [d for d in chosen if d not in known]
@@ -126,7 +127,7 @@ def check_definitions(snap: SnapshotView, level: str, wanted: list[str] | None) 
     return chosen
 
 
-def qualified(snap: SnapshotView, level: str, definitions: list[str]) -> pl.DataFrame:
+def qualified(snap: Snapshot, level: str, definitions: list[str]) -> pl.DataFrame:
     """Records meeting any of ``definitions``, best first, with the columns the payloads need."""
     import polars as pl
 
@@ -142,7 +143,7 @@ def qualified(snap: SnapshotView, level: str, definitions: list[str]) -> pl.Data
         .select([pl.col(c) for c in wanted if c in cols] + [pl.col(c).fill_null(False).alias(f"_q_{d}")
                                                              for d, c in flag.items()] + [pl.col(c) for c in rules])
         .with_columns(pl.col(ID_COLUMN[level]).cast(pl.String).alias("_id"))
-        .with_columns(report.tier_rank_expr(snap.manifest).alias("_rank"))
+        .with_columns(report.tier_rank_expr(snap.manifest.to_dict()).alias("_rank"))
         .sort(["_rank", "usage_score", "fit_score", "_id"], descending=[False, True, True, False], nulls_last=True)
         .collect()
     )
@@ -172,7 +173,7 @@ def pending_ids(journal: Journal, frame: pl.DataFrame, level: str, definition: s
 
 
 # ---- batches and bodies ------------------------------------------------------------------------------
-def plan_batches(frame: pl.DataFrame, due: dict[str, list[str]], level: str, snap: SnapshotView,
+def plan_batches(frame: pl.DataFrame, due: dict[str, list[str]], level: str, snap: Snapshot,
                  opts: NotifyOptions) -> tuple[list[dict[str, Any]], int]:
     """Batches to send (in flight records, ready for the journal) and how many records ``max`` held back."""
     from pqlcli import report
@@ -331,7 +332,7 @@ def retry_after(value: str | None) -> float | None:
 
 
 # ---- the run -----------------------------------------------------------------------------------------
-def notify(root: Path, snap: SnapshotView, url: str | None, opts: NotifyOptions, *, dry_run: bool = False,
+def notify(root: Path, snap: Snapshot, url: str | None, opts: NotifyOptions, *, dry_run: bool = False,
            now: datetime | None = None) -> NotifyResult:
     """Deliver what is pending (see the module docstring); ``dry_run`` returns the payloads unsent."""
     definitions = check_definitions(snap, opts.level, opts.definitions)
@@ -359,7 +360,7 @@ def notify(root: Path, snap: SnapshotView, url: str | None, opts: NotifyOptions,
         return result
 
 
-def _plan(root: Path, snap: SnapshotView, definitions: list[str], opts: NotifyOptions, now: datetime,
+def _plan(root: Path, snap: Snapshot, definitions: list[str], opts: NotifyOptions, now: datetime,
           journal: Journal, result: NotifyResult | None = None) -> tuple[NotifyResult, list[dict[str, Any]]]:
     result = result or NotifyResult(snap.id)
     frame = qualified(snap, opts.level, definitions)

@@ -23,8 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pqlcli import atomic
 from pqlcli.errors import PqlError, WorkspaceError
+from pqlcli.util import atomic
 
 SCHEMA_VERSION = 1
 JOURNAL = "notify.json"

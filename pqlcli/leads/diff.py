@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pqlcli.errors import WorkspaceError
-from pqlcli.leads.snapshots import LEVELS, SnapshotView, all_snapshots, resolve
+from pqlcli.workspace.snapshot import LEVELS
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from pqlcli.workspace import Workspace
+    from pqlcli.workspace import Snapshot, Workspace
 
 ID_COLUMN = {"users": "user_id", "accounts": "account_id"}
 TOP_MOVES = 10
@@ -25,15 +25,15 @@ ROW_COLUMNS = ("old", "new", "level", "kind", "name", "change", "id", "fit_befor
 
 
 def pick_pair(ws: Workspace, old: str | None = None, new: str | None = None, since: timedelta | None = None,
-              now: datetime | None = None) -> tuple[SnapshotView, SnapshotView]:
+              now: datetime | None = None) -> tuple[Snapshot, Snapshot]:
     """The two snapshots to compare: default previous and latest; ``since``: the newest at least that old."""
-    snaps = all_snapshots(ws)
+    snaps = ws.snapshots()
     if len(snaps) < 2 and old is None:
         raise WorkspaceError(
             f"A diff needs two snapshots and the workspace {ws.root} has {len(snaps)}.",
             "Run `pql score` again (after new data arrives, or with another as-of date) and diff then.",
         )
-    newer = resolve(ws, new)
+    newer = ws.snapshot(new or "latest")
     if since is not None:
         cutoff = (now or datetime.now(UTC)) - since
         candidates = [s for s in snaps if s.created_at <= cutoff and s.id != newer.id]
@@ -44,11 +44,11 @@ def pick_pair(ws: Workspace, old: str | None = None, new: str | None = None, sin
                 "Use a shorter span, or name the old snapshot by its id.",
             )
         return candidates[-1], newer
-    older = resolve(ws, old or "previous")
+    older = ws.snapshot(old or "previous")
     return older, newer
 
 
-def diff(old: SnapshotView, new: SnapshotView, owner: str | None = None, top: int = TOP_MOVES) -> dict[str, Any]:
+def diff(old: Snapshot, new: Snapshot, owner: str | None = None, top: int = TOP_MOVES) -> dict[str, Any]:
     """The changes from ``old`` to ``new`` per level (JSON shape in the README)."""
     out: dict[str, Any] = {"old": old.id, "new": new.id}
     for level in LEVELS:
@@ -57,7 +57,7 @@ def diff(old: SnapshotView, new: SnapshotView, owner: str | None = None, top: in
     return out
 
 
-def _frame(snap: SnapshotView, level: str, owner: str | None) -> pl.DataFrame:
+def _frame(snap: Snapshot, level: str, owner: str | None) -> pl.DataFrame:
     import polars as pl
 
     from pqlcli import report
@@ -65,7 +65,7 @@ def _frame(snap: SnapshotView, level: str, owner: str | None) -> pl.DataFrame:
     lazy = snap.scan(level)
     cols = lazy.collect_schema().names()
     id_col = ID_COLUMN[level]
-    names = {v: k for k, v in report.tier_names(snap.manifest).items()}
+    names = {v: k for k, v in report.tier_names(snap.manifest.to_dict()).items()}
     keep = [c for c in cols if c.startswith(("fit__", "usage__", "pql__"))]
     exprs = [
         pl.col(id_col).cast(pl.String),
@@ -86,7 +86,7 @@ def _has_owner(cols: list[str]) -> bool:
     return any(c in cols for c in ("owner", "owner_email", "owner_name"))
 
 
-def level_diff(level: str, old: SnapshotView, new: SnapshotView, owner: str | None, top: int) -> dict[str, Any]:
+def level_diff(level: str, old: Snapshot, new: Snapshot, owner: str | None, top: int) -> dict[str, Any]:
     import polars as pl
 
     id_col = ID_COLUMN[level]
@@ -155,7 +155,7 @@ def _rule_points(row: dict[str, Any], rule: str, old_cols: set[str], new_cols: s
     return row[rule], None
 
 
-def _only_in(old: SnapshotView, new: SnapshotView, level: str) -> dict[str, list[str]]:
+def _only_in(old: Snapshot, new: Snapshot, level: str) -> dict[str, list[str]]:
     a = set(old.scan(level).collect_schema().names())
     b = set(new.scan(level).collect_schema().names())
     return {"only_in_old": sorted(a - b), "only_in_new": sorted(b - a)}
