@@ -217,6 +217,15 @@ def test_the_webhook_url_never_appears_even_with_debug(pql, pqls, receiver, ws_p
     assert "xoxbsecrettoken42" not in (ws_path / "delivery" / "notify.json").read_text()
 
 
+def test_the_webhook_url_is_redacted_from_http_logs(pql, pqls, receiver, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        assert pql(*_fast("--webhook", receiver.url, "--max", "1"))[0] == 0
+    assert "HTTP Request: POST" in caplog.text  # httpx did log the request...
+    assert "xoxbsecrettoken42" not in caplog.text and receiver.url not in caplog.text  # ...without the URL
+
+
 def test_max_caps_a_run_and_the_rest_waits(pql, pqls, receiver):
     code, _, err = pql(*_fast("--webhook", receiver.url, "--max", "12"))
     assert code == 0 and "23 more records are pending" in err

@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,10 +74,25 @@ class NotifyResult:
     payloads: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be sent
 
 
+class _RedactingFilter(logging.Filter):
+    """httpx and httpcore log request URLs at INFO/DEBUG: redact them before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+_REDACTING = _RedactingFilter()
+
+
 def register_webhook(url: str) -> None:
-    """Treat ``url`` (and its normalised and path forms) as a secret everywhere pql prints."""
+    """Treat ``url`` (and its normalised and path forms) as a secret everywhere pql prints or logs."""
     import httpx
 
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if _REDACTING not in logger.filters:
+            logger.addFilter(_REDACTING)
     register_secret(url)
     try:
         parsed = httpx.URL(url)
