@@ -172,7 +172,8 @@ def pending_ids(journal: Journal, frame: pl.DataFrame, level: str, definition: s
     scope = scope_key(level, definition)
     now_in = frame.filter(frame[f"_q_{definition}"])["_id"].to_list()
     done = journal.delivered.get(scope, {})
-    gone = [i for i in done if i not in set(now_in)]
+    qualifying = set(now_in)
+    gone = [i for i in done if i not in qualifying]
     journal.mark_left(scope, gone, now)
     left = journal.left.get(scope, {})
     flying = set(journal.in_flight["ids"]) if journal.in_flight and journal.in_flight["scope"] == scope else set()
