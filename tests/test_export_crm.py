@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pqlcli import report
+from pqlcli import leads
 from pqlcli.errors import ExitCode
 from tests.snapshot_factory import build_frames, write_snapshot
 
@@ -57,7 +57,7 @@ def test_values_match_the_snapshot_and_the_why_of_pql_list(pql, snap, tmp_path):
     raw, err = _export(pql, tmp_path, "--to", "hubspot", "--level", "user", "--record-id")
     rows = {r["Record ID"]: r for r in _rows(raw)}
     users = pl.read_parquet(snap / "users.parquet")
-    why = dict(report.list_leads(snap, "users", columns="user_id,why").iter_rows())
+    why = dict(leads.list_leads(snap, "users", columns="user_id,why").iter_rows())
     assert len(rows) == users.height and "Wrote 40 users" in err
     for user in users.iter_rows(named=True):
         row = rows[user["user_id"]]

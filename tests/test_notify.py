@@ -64,9 +64,9 @@ def test_each_pql_is_sent_once_in_batches_with_the_json_schema(pql, pqls, receiv
     assert set(body["records"][0]) == {"id", "email", "name", "account", "tier", "fit_score", "usage_score", "why", "snapshot"}
     first = body["records"][0]
     assert first["tier"] == "tier1" and first["snapshot"] == FIRST and first["why"]
-    from pqlcli import report
+    from pqlcli import leads
 
-    expected_why = report.list_leads(ws_path / "scores" / FIRST, "users", columns="user_id,why")
+    expected_why = leads.list_leads(ws_path / "scores" / FIRST, "users", columns="user_id,why")
     assert first["why"] == dict(expected_why.iter_rows())[first["id"]]  # the same "why" as `pql list`
     assert "Sent 35 records in 4 batches" in err
 
@@ -247,7 +247,14 @@ def test_slack_template_grouped_by_owner(pql, pqls, receiver):
         assert body["text"].startswith(f"{len(leads)} new PQL")
     assert len(seen) == len(pqls)
     owners = [r.body["text"].split(" · ")[-1] for r in receiver.requests]
-    assert "=cmd|' /C calc'!A0" in owners or "Bo Chen" in owners or "ana@example.com" in owners
+    users = pl.read_parquet(next((Path.cwd() / "ws" / "scores").iterdir()) / "users.parquet").filter(pl.col("is_pql"))
+    per_owner = Counter(o if o else "unowned" for o in users["owner"].to_list())
+    assert Counter(owners) == {o: -(-n // 10) for o, n in per_owner.items()}  # batches of 10, never mixing reps
+    for r in receiver.requests:
+        owner = r.body["text"].split(" · ")[-1]
+        emails = set(users.filter(pl.col("owner").fill_null("unowned") == owner)["email"].to_list())
+        shown = [b["text"]["text"].split(" · ")[1].split("\n")[0] for b in r.body["blocks"][1:]]
+        assert set(shown) <= emails
     text = "\n".join(b["text"]["text"] for b in seen)
     assert "fit " in text and "usage " in text and "@" in text
 

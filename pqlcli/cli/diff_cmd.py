@@ -50,19 +50,20 @@ def diff_command(
     if chosen == "table" and out is not None:
         raise UsageError("--format table is for the terminal.", "Use json, md, csv or jsonl with --out.")
     if out is not None:
-        export.check_out_path(out)
+        export.check_out_path(out, "--out")
     older, newer = diff.pick_pair(common.workspace(), old, new, span_option(since, "--since"))
-    result = diff.diff(older, newer, owner=owner, top=top)
+    with common.flags():
+        result = diff.diff(older, newer, owner=owner, top=top)
     if chosen == "table":
-        from pqlcli import render_diff
+        from pqlcli.render import diff as render_diff
 
         render_diff.print_table(result)
         return
     if chosen in ("csv", "jsonl"):
-        export.write(diff.rows_frame(result), chosen, out)
+        export.write(diff.rows_frame(result), chosen, out if out is not None else common.env().stdout_bytes())
         return
     if chosen == "md":
-        from pqlcli import render_diff
+        from pqlcli.render import diff as render_diff
 
         text = render_diff.markdown(result)
     else:

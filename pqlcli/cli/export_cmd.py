@@ -43,7 +43,7 @@ def crm_command(
     from pqlcli import export, render
     from pqlcli.delivery import crm
 
-    export.check_out_path(out)
+    export.check_out_path(out, "--out")
     ws = common.workspace()
     snap = ws.snapshot(snapshot)
     level_name = f"{level.value}s"

@@ -89,7 +89,8 @@ def rows(snap: Snapshot, target: str, level: str, record_ids: bool) -> pl.DataFr
     """Every record of the snapshot as text cells under the CRM's headers (keyless records dropped)."""
     import polars as pl
 
-    from pqlcli import report
+    from pqlcli.leads.filters import qualified_expr
+    from pqlcli.leads.why import add_why
 
     lazy = snap.scan(level)
     cols = lazy.collect_schema().names()
@@ -99,9 +100,9 @@ def rows(snap: Snapshot, target: str, level: str, record_ids: bool) -> pl.DataFr
                          "Ingest it with your users/accounts export and run `pql score`.")
     flags = [c for c in cols if c.startswith("pql__")] + (["pqa"] if level == "accounts" and "pqa" in cols else [])
     rules = [c for c in cols if c.startswith(("fit__", "usage__"))]
-    frame = report.add_why(lazy.select(
+    frame = add_why(lazy.select(
         pl.col(ID_COLUMN[level]).cast(pl.String).alias("_id"), pl.col(key_col).cast(pl.String).alias("_key"),
-        "tier", "fit_score", "usage_score", report.qualified_expr(level, cols).alias("_q"),
+        "tier", "fit_score", "usage_score", qualified_expr(level, cols).alias("_q"),
         *[pl.col(f).fill_null(False) for f in flags], *rules,
     ).collect())
     names = NAMES[target]
@@ -149,12 +150,12 @@ def to_csv(frame: pl.DataFrame) -> bytes:
     """RFC 4180 CSV (CRLF, quotes only where needed), UTF-8 without BOM, every cell formula-guarded."""
     import polars as pl
 
-    from pqlcli import report
+    from pqlcli.export import csv_safe
 
     text = frame.with_columns(pl.all().cast(pl.String)).with_columns(
         pl.when(pl.all() == "").then(None).otherwise(pl.all()).name.keep()  # empty cells unquoted, like nulls
     )
-    data = report.csv_safe(text).write_csv(line_terminator="\r\n", quote_style="necessary", null_value="")
+    data = csv_safe(text).write_csv(line_terminator="\r\n", quote_style="necessary", null_value="")
     return (data if data.endswith("\r\n") else data + "\r\n").encode("utf-8")
 
 

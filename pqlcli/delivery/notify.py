@@ -147,7 +147,8 @@ def qualified(snap: Snapshot, level: str, definitions: list[str]) -> pl.DataFram
     """Records meeting any of ``definitions``, best first, with the columns the payloads need."""
     import polars as pl
 
-    from pqlcli import report
+    from pqlcli.leads.filters import tier_rank_expr
+    from pqlcli.leads.snapshot import open_snapshot
 
     lazy = snap.scan(level)
     cols = lazy.collect_schema().names()
@@ -159,7 +160,7 @@ def qualified(snap: Snapshot, level: str, definitions: list[str]) -> pl.DataFram
         .select([pl.col(c) for c in wanted if c in cols] + [pl.col(c).fill_null(False).alias(f"_q_{d}")
                                                              for d, c in flag.items()] + [pl.col(c) for c in rules])
         .with_columns(pl.col(ID_COLUMN[level]).cast(pl.String).alias("_id"))
-        .with_columns(report.tier_rank_expr(snap.manifest.to_dict()).alias("_rank"))
+        .with_columns(tier_rank_expr(open_snapshot(snap).tier_names()).alias("_rank"))
         .sort(["_rank", "usage_score", "fit_score", "_id"], descending=[False, True, True, False], nulls_last=True)
         .collect()
     )
@@ -193,13 +194,13 @@ def pending_ids(journal: Journal, frame: pl.DataFrame, level: str, definition: s
 def plan_batches(frame: pl.DataFrame, due: dict[str, list[str]], level: str, snap: Snapshot,
                  opts: NotifyOptions) -> tuple[list[dict[str, Any]], int]:
     """Batches to send (in flight records, ready for the journal) and how many records ``max`` held back."""
-    from pqlcli import report
+    from pqlcli.leads.why import add_why
 
     size = min(opts.batch_size, SLACK_MAX_RECORDS) if opts.template == "slack" else opts.batch_size
     budget = opts.max_records if opts.max_records is not None else sum(len(v) for v in due.values())
     held = max(0, sum(len(v) for v in due.values()) - budget)
     wanted = [i for ids in due.values() for i in ids][: max(budget, 0)]
-    rows = report.add_why(frame.filter(frame["_id"].is_in(wanted)))
+    rows = add_why(frame.filter(frame["_id"].is_in(wanted)))
     by_id = {r["_id"]: r for r in rows.iter_rows(named=True)}
     batches: list[dict[str, Any]] = []
     for definition, ids in due.items():
@@ -212,7 +213,8 @@ def plan_batches(frame: pl.DataFrame, due: dict[str, list[str]], level: str, sna
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
                 records = [_record(by_id[i], level, snap.id) for i in chunk]
-                batches.append(make_batch(level, definition, owner, snap.id, records, opts.template))
+                batches.append(make_batch(level, definition, owner, snap.id, records, opts.template,
+                                          grouped=opts.group_by_owner))
     return batches, held
 
 
@@ -245,11 +247,11 @@ def idempotency_key(level: str, definition: str, owner: str | None, snapshot: st
 
 
 def make_batch(level: str, definition: str, owner: str | None, snapshot: str, records: list[dict[str, Any]],
-               template: str) -> dict[str, Any]:
+               template: str, *, grouped: bool = False) -> dict[str, Any]:
     ids = [r["id"] for r in records]
     body = {"definition": definition, "level": level[:-1], "owner": owner, "records": records}
     if template == "slack":
-        body = slack_body(definition, level, owner, records)
+        body = slack_body(definition, level, owner or ("unowned" if grouped else None), records)
     return {
         "key": idempotency_key(level, definition, owner, snapshot, ids),
         "scope": scope_key(level, definition),

@@ -60,25 +60,26 @@ def diff(old: Snapshot, new: Snapshot, owner: str | None = None, top: int = TOP_
 def _frame(snap: Snapshot, level: str, owner: str | None) -> pl.DataFrame:
     import polars as pl
 
-    from pqlcli import report
+    from pqlcli.leads.filters import owner_expr, qualified_expr
+    from pqlcli.leads.snapshot import open_snapshot
 
     lazy = snap.scan(level)
     cols = lazy.collect_schema().names()
     id_col = ID_COLUMN[level]
-    names = {v: k for k, v in report.tier_names(snap.manifest.to_dict()).items()}
+    names = open_snapshot(snap).tier_keys()
     keep = [c for c in cols if c.startswith(("fit__", "usage__", "pql__"))]
     exprs = [
         pl.col(id_col).cast(pl.String),
         pl.col("tier").cast(pl.String).replace_strict(names, default=pl.col("tier").cast(pl.String)).alias("tier"),
         pl.col("fit_score").cast(pl.Float64),
         pl.col("usage_score").cast(pl.Float64),
-        report.qualified_expr(level, cols).alias("any"),
+        qualified_expr(level, cols).alias("any"),
         *[pl.col(c) for c in keep],
     ]
     if "pqa" in cols:
         exprs.append(pl.col("pqa").fill_null(False).alias("pqa"))
     if owner is not None:
-        exprs.append(report.owner_expr(owner, cols).alias("_owned") if _has_owner(cols) else pl.lit(False).alias("_owned"))
+        exprs.append(owner_expr(owner, cols).alias("_owned") if _has_owner(cols) else pl.lit(False).alias("_owned"))
     return lazy.select(exprs).collect()
 
 

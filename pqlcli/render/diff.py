@@ -1,4 +1,4 @@
-"""``pql diff`` for people: a rich table for the terminal and Markdown (moves into ``render/``)."""
+"""``pql diff`` for people: rich tables for the terminal, and Markdown."""
 
 from __future__ import annotations
 
@@ -33,7 +33,10 @@ def _rules(move: dict[str, Any]) -> str:
 
 
 def print_table(result: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    if console is None:
+        from pqlcli.render.console import stdout_console
+
+        console = stdout_console()
     console.print(f"[bold]pql diff[/] {result['old']} → {result['new']}")
     for level in LEVELS:
         part = result.get(level)
