@@ -73,3 +73,10 @@ echo "Wrote $OUT_DIR/backtest.html, $OUT_DIR/calibration.html and $OUT_DIR/pql.s
 
 step "Done"
 echo "Workspace: $PQL_WORKSPACE — try: PQL_WORKSPACE=$PQL_WORKSPACE .venv/bin/pql list accounts"
+
+step "13. New PQLs as a Slack message (dry run: the payload is printed, nothing is sent or recorded)"
+pql notify --template slack --group-by owner --max 3 --dry-run
+
+step "14. A HubSpot contacts import file (Email + pql_* properties; only changes on later runs)"
+pql export crm --to hubspot --level user --changed-only --out "$OUT_DIR/pql-hubspot-contacts.csv"
+awk 'NR <= 4' "$OUT_DIR/pql-hubspot-contacts.csv"

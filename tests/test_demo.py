@@ -22,3 +22,6 @@ def test_demo_script_runs_end_to_end(tmp_path):
         assert (tmp_path / "demo" / page).stat().st_size > 1_000, page
     assert "fit rule big_company" in proc.stdout and "Tier" in proc.stdout
     assert "Traceback" not in proc.stderr
+    # delivery: a Slack dry run and a HubSpot import file
+    assert '"blocks"' in proc.stdout and "new PQL" in proc.stdout
+    assert (tmp_path / "demo" / "pql-hubspot-contacts.csv").read_text().startswith("Email,")

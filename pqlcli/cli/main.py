@@ -55,11 +55,14 @@ def _register_commands() -> None:
         backtest_cmd,
         calibrate_cmd,
         config_cmd,
+        diff_cmd,
         enrich_cmd,
         examples_cmd,
         explain_cmd,
+        export_cmd,
         ingest_cmd,
         list_cmd,
+        notify_cmd,
         provider_cmd,
         score_cmd,
         sql_cmd,
@@ -81,6 +84,9 @@ def _register_commands() -> None:
         backtest_cmd,
         calibrate_cmd,
         examples_cmd,
+        diff_cmd,
+        notify_cmd,
+        export_cmd,
     ):
         module.register(app)
 

@@ -153,7 +153,8 @@ def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[
             result.total_rows = int(table.select(pl.len()).collect().item())
         else:
             schema = {}
-        ws.update_table_info(kind, sources=sources, rows=result.total_rows, schema=schema)
+        formats = sorted({*info.get("formats", []), *result.formats})  # `pql export crm` keys on CRM ids
+        ws.update_table_info(kind, sources=sources, rows=result.total_rows, schema=schema, formats=formats)
         if progress:
             progress.advance(1)
         return result
