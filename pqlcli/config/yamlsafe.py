@@ -98,7 +98,7 @@ def _check_aliases(root: yaml.Node, uses: list[tuple[yaml.Mark, yaml.Node]], lim
         return
     mark, _ = max(uses, key=lambda use: sizes.get(id(use[1]), 0))
     raise YamlProblem(
-        f"its anchors and aliases (&name / *name) expand to more than {limit:,} values",
+        f"the YAML anchors and aliases (&name / *name) expand to more than {limit:,} values",
         mark,
         "Write the values out, or use aliases only for small repeated blocks.",
     )
@@ -117,6 +117,6 @@ def compose(text: str, *, limit: int = MAX_EXPANDED_NODES) -> tuple[yaml.Node | 
         _check_aliases(node, loader.alias_uses, limit)
         return node, loader.construct_document(node)
     except RecursionError:
-        raise YamlProblem("it is nested too deeply", None, "Flatten the structure.") from None
+        raise YamlProblem("the YAML is nested too deeply", None, "Flatten the structure.") from None
     finally:
         loader.dispose()
