@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from pqlcli import __version__
 from pqlcli.errors import ExitCode, PqlError, ProviderError, UsageError
@@ -69,3 +70,12 @@ def test_library_errors_name_parameters_cli_names_flags(pql, tmp_path):
 def test_missing_step_names_the_command(pql):
     code, _, err = pql("list", "users")
     assert code == 1 and "no scores yet" in err and "Run `pql score`." in err
+
+
+def test_runtime_does_not_import_the_test_support_module():
+    """`pqlcli.testing` (synthetic workspaces) is for tests and benchmarks only."""
+    import pqlcli
+
+    root = Path(pqlcli.__file__).parent
+    users = [p for p in root.rglob("*.py") if p.name != "testing.py" and "pqlcli.testing" in p.read_text()]
+    assert users == []
