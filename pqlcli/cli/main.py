@@ -155,7 +155,7 @@ PARAM_FLAGS = {
 def in_cli_terms(err: PqlError) -> PqlError:
     """The error as the CLI says it: flags instead of parameter names, the exact command to run."""
     if err.param:
-        err.message, err.hint = err.renamed(PARAM_FLAGS.get(err.param, err.param))
+        err.message, err.hint = err.renamed(PARAM_FLAGS.get(err.param) or "--" + err.param.replace("_", "-"))
     if err.command:
         err.hint = f"{err.hint or ''} Run `pql {err.command}`.".strip()
     return err
