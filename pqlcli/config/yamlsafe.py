@@ -37,6 +37,9 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise YamlProblem("a key must be a plain name, not a list or mapping", key_node.start_mark,
+                              "Write the key as text (e.g. `name:`).")
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             first = seen[key].start_mark
