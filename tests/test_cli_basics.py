@@ -79,3 +79,11 @@ def test_runtime_does_not_import_the_test_support_module():
     root = Path(pqlcli.__file__).parent
     users = [p for p in root.rglob("*.py") if p.name != "testing.py" and "pqlcli.testing" in p.read_text()]
     assert users == []
+
+
+def test_status_shows_the_latest_snapshot_with_a_readable_date(pql, ws_path):
+    from tests.snapshot_factory import make_two_snapshots
+
+    make_two_snapshots(ws_path)
+    code, _, err = pql("status")
+    assert code == 0 and "2 score snapshot(s); latest 2026-11-01 00:00 UTC (20261101T000000000000Z)" in " ".join(err.split())
