@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-
 PLACEHOLDER = "{param}"
 
 
