@@ -24,7 +24,7 @@ CONFIG = ROOT / "config" / "pql.yaml"
 
 
 def ensure_data() -> None:
-    from pqlcli.synth import synth_workspace
+    from pqlcli.testing import synth_workspace
     from pqlcli.workspace import Workspace
 
     if (DATA / "users.parquet").exists():

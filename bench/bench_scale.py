@@ -41,7 +41,7 @@ def main() -> int:
     if not os.environ.get("BENCH_HUGE"):
         print("skipped: set BENCH_HUGE=1 to score 10M users / 500M events (generates ~15 GB in bench/data/)")
         return 0
-    from pqlcli.synth import synth_workspace
+    from pqlcli.testing import synth_workspace
     from pqlcli.workspace import Workspace
 
     events = USERS * 50

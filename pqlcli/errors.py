@@ -3,11 +3,20 @@
 Every error a user can cause is a :class:`PqlError`: a one-paragraph ``message`` (what went wrong and
 where) and a ``hint`` (how to fix it). The CLI renders it on stderr and exits with ``exit_code``; a
 traceback is shown only with ``--debug`` or ``PQL_DEBUG=1``.
+
+Library errors speak the library: an error about an argument carries ``param`` (the Python parameter or
+config key, e.g. ``"as_of"``) and may start its message with ``{param}`` (only a leading one is a
+placeholder, so user text quoted later is shown as typed; in the hint it may stand anywhere). ``str(err)`` and
+``err.message`` show the library name; the CLI shows its flag instead (``err.renamed(...)``, the one
+mapping lives in ``pqlcli/cli/main.py``). An error whose fix is another step carries ``command`` (e.g.
+``"score"``); its text says the step in words and the CLI adds the exact command.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+PLACEHOLDER = "{param}"
 
 
 class ExitCode(IntEnum):
@@ -17,6 +26,7 @@ class ExitCode(IntEnum):
     DATA_ERROR = 1  # bad input data, bad config, missing files: the user can fix it
     USAGE = 2  # wrong flags or arguments
     PROVIDER = 3  # a provider or the network failed after retries
+    INTERNAL = 70  # an unexpected error: a bug in pql (EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -26,15 +36,29 @@ class PqlError(Exception):
     exit_code: ExitCode = ExitCode.DATA_ERROR
 
     def __init__(
-        self, message: str, hint: str | None = None, *, exit_code: ExitCode | None = None, param: str | None = None
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        exit_code: ExitCode | None = None,
+        param: str | None = None,
+        command: str | None = None,
     ):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        # the library parameter at fault (e.g. "as_of", "tables"): the CLI names its own flag for it
+        self.template = message
+        self.hint_template = hint
         self.param = param
+        self.command = command  # the CLI command that fixes it, e.g. "ingest users FILE" (the CLI shows it)
+        self.message, self.hint = self.renamed(param) if param else (message, hint)
+        super().__init__(self.message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+    def renamed(self, shown_as: str) -> tuple[str, str | None]:
+        """(message, hint) with ``{param}`` written as ``shown_as`` (e.g. the CLI flag ``--as-of``)."""
+        message, hint = self.template, self.hint_template
+        if message.startswith(PLACEHOLDER):
+            message = shown_as + message[len(PLACEHOLDER) :]
+        return message, hint.replace(PLACEHOLDER, shown_as) if hint else hint
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}" if self.hint else self.message

@@ -130,3 +130,142 @@ def test_config_schema_is_fresh(pql):
     assert committed == json_schema_text(), "run: pql config schema > config/pql.schema.json"
     rc, out, _ = pql("config", "schema", workspace=False)
     assert rc == 0 and json.loads(out)["title"].startswith("pql config")
+
+
+# ---- hardening (issues 13 and 15) -------------------------------------------------------------------
+BILLION_LAUGHS = """version: 1
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_billion_laughs_fails_fast_in_a_real_process(tmp_path):
+    """Before the alias limit this ran for over a minute; the bound is generous (startup included)."""
+    import subprocess
+    import sys
+    import time
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pqlcli", "--workspace", str(tmp_path / "ws"), "config", "validate", "--config", str(bomb)],
+        capture_output=True, text=True, timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr
+    flat = " ".join(proc.stderr.split())
+    assert "bomb.yaml:" in flat and "anchors and aliases" in flat and "expand to more than 100,000 values" in flat
+    assert "Traceback" not in proc.stderr
+    assert elapsed < 30, elapsed  # a generous bound for a loaded machine; it takes well under a second alone
+
+
+def test_small_aliases_still_work(pql, tmp_path):
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text(
+        "version: 1\nmetrics:\n  a: &m {event: login, window: 7d}\n  b: *m\n"
+        "fit:\n  - &r {name: one, when: 'employees > 1', points: 1}\n"
+    )
+    rc, _, err = pql("config", "validate", "--config", cfg)
+    assert rc == 0, err
+
+
+def test_recursive_alias_is_refused(pql, tmp_path):
+    _check(pql, tmp_path, "version: 1\nx: &a [1, *a]\n", "bad.yaml:2:", "refers to the node that contains it")
+
+
+def test_impossible_date_is_a_config_error_with_position(pql, tmp_path):
+    err = _check(pql, tmp_path, "version: 1\nas_of: 2026-11-31\n", "bad.yaml:2:8", "'2026-11-31' is not a real date", "2026-11-30")
+    assert "unexpected" not in err and "bug" not in err
+
+
+def test_impossible_time_is_a_config_error(pql, tmp_path):
+    _check(pql, tmp_path, "version: 1\nas_of: 2026-11-30T25:00:00Z\n", "bad.yaml:2:", "not a real date or time")
+
+
+def test_unknown_top_level_key_did_you_mean(pql, tmp_path):
+    _check(
+        pql, tmp_path, "version: 1\npql:\n  - {name: a, when: 'x > 1'}\n",
+        "bad.yaml:2:1", "unknown key 'pql'", "Did you mean 'pqls'?",
+    )
+
+
+def test_misspelt_key_is_reported_as_itself_not_as_a_missing_key(pql, tmp_path):
+    err = _check(
+        pql, tmp_path, "version: 1\npqls:\n  - {name: a, wen: \"plan = 'free'\"}\n",
+        "bad.yaml:3:15", "pqls.0.wen: unknown key 'wen'", "Did you mean 'when'?",
+    )
+    assert "missing" not in err
+
+
+def test_misspelt_version_is_reported_as_itself(pql, tmp_path):
+    err = _check(pql, tmp_path, "verison: 1\n", "bad.yaml:1:1", "unknown key 'verison'", "Did you mean 'version'?")
+    assert "no version" not in err and "missing" not in err
+
+
+def test_unknown_key_without_a_close_match_lists_the_keys(pql, tmp_path):
+    _check(
+        pql, tmp_path, "version: 1\nmetrics:\n  m: {event: login, colour: red}\n",
+        "unknown key 'colour'", "Keys allowed here: event, window, agg, property, decay, rollup.",
+    )
+
+
+def test_every_problem_is_listed_in_file_order(pql, tmp_path):
+    err = _check(
+        pql, tmp_path,
+        "version: 1\ntiers: {fit: 500}\nfit:\n  - {name: a, when: 'x > 1', points: lots}\n  - {name: b, when: 'y > 1', pints: 3}\n",
+        "bad.yaml:2:", "tiers.fit", "2 more problem(s):", "bad.yaml:4:", "fit.0.points", "bad.yaml:5:",
+        "unknown key 'pints' (not part of the config format). Did you mean 'points'?",
+    )
+    assert err.index("tiers.fit") < err.index("fit.0.points") < err.index("pints")
+    assert "fit.1.points: this required key is missing" not in err
+
+
+def test_double_quoted_text_in_a_condition_gets_the_single_quote_hint(pql, tmp_path, data_ws):
+    _check(
+        pql, tmp_path, "version: 1\nfit:\n  - {name: t, when: 'plan = \"team\"', points: 5}\n",
+        "bad.yaml:3:", "unknown column 'team'", "SQL text takes single quotes: write 'team' for the text",
+    )
+
+
+def test_double_quoted_text_in_where_gets_the_hint(pql, ws_path):
+    from tests.snapshot_factory import make_two_snapshots
+
+    make_two_snapshots(ws_path)
+    rc, _, err = pql("list", "users", "--where", 'plan = "team"')
+    assert rc == 2 and "SQL text takes single quotes" in " ".join(err.split())
+
+
+def test_config_lookup_order(pql, tmp_path, monkeypatch):
+    """--config, then PQL_CONFIG, then ./pql.yaml, then ./config/pql.yaml (tests run in tmp_path)."""
+    from pqlcli.config import find
+
+    def write(rel: str, version: int = 1) -> Path:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"version: {version}\n")
+        return path
+
+    rc, _, err = pql("config", "validate")
+    assert rc == 1 and "No config file found" in err and "./pql.yaml, ./config/pql.yaml" in err and "--config" in err
+    write("config/pql.yaml")
+    assert find() == Path("config/pql.yaml")
+    write("pql.yaml")
+    assert find() == Path("pql.yaml")
+    env = write("elsewhere/mine.yaml")
+    monkeypatch.setenv("PQL_CONFIG", str(env))
+    assert find() == env
+    explicit = write("explicit.yaml")
+    assert find(explicit) == explicit
+    monkeypatch.setenv("PQL_CONFIG", str(tmp_path / "gone.yaml"))
+    rc, _, err = pql("config", "validate")
+    assert rc == 1 and "PQL_CONFIG points at" in err
+    rc, _, err = pql("config", "validate", "--config", explicit)
+    assert rc == 0, err

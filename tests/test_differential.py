@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from pqlcli import config, scoring
-from pqlcli.synth import synth_workspace
+from pqlcli.testing import synth_workspace
 from pqlcli.util.domains import free_email_domains
 from pqlcli.workspace import Workspace
 

@@ -16,7 +16,7 @@ from pqlcli import config, scoring
 from pqlcli.errors import ConfigError, UsageError
 from pqlcli.scoring import runners
 from pqlcli.scoring import sql as sqlgen
-from pqlcli.synth import synth_workspace
+from pqlcli.testing import synth_workspace
 from pqlcli.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pqlcli.synth import synth_workspace
+from pqlcli.testing import synth_workspace
 from pqlcli.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pqlcli.synth import synth_workspace
+from pqlcli.testing import synth_workspace
 from pqlcli.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent

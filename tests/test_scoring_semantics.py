@@ -255,7 +255,7 @@ def test_empty_events_and_missing_firmographics(tmp_path):
 
 def test_same_inputs_same_bytes(tmp_path):
     from pqlcli import config, scoring
-    from pqlcli.synth import synth_workspace
+    from pqlcli.testing import synth_workspace
     from pqlcli.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws", create=True)

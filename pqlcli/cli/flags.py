@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from pqlcli.errors import PqlError
+from pqlcli.errors import PLACEHOLDER, PqlError
 
 # library parameter -> (the flag that sets it, how to fix it on the command line)
 FLAGS: dict[str, tuple[str, str | None]] = {
@@ -31,5 +31,8 @@ def cli_errors(flags: Mapping[str, tuple[str, str | None]] = FLAGS) -> Iterator[
         if err.param is None or err.param not in flags:
             raise
         flag, hint = flags[err.param]
-        message = f"{flag}: {err.message}" if flag else err.message
-        raise type(err)(message, hint or err.hint, exit_code=err.exit_code) from err
+        if flag and err.template.startswith(PLACEHOLDER):  # "{param} 'x' is not a date" -> "--as-of 'x' ..."
+            message, own_hint = err.renamed(flag)
+        else:
+            message, own_hint = (f"{flag}: {err.message}" if flag else err.message), err.hint
+        raise type(err)(message, hint or own_hint, exit_code=err.exit_code) from err

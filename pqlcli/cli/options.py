@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-CONFIG_HELP = "The scoring config (YAML; default $PQL_CONFIG, else config/pql.yaml)."
+CONFIG_HELP = "The scoring config (YAML; default $PQL_CONFIG, else ./pql.yaml, else ./config/pql.yaml)."
 SNAPSHOT_HELP = "Snapshot folder name or path (default: the latest)."
 OUT_HELP = "Write to this file (atomically) instead of stdout."
 

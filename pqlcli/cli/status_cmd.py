@@ -17,7 +17,7 @@ def status() -> None:
     rows = [[t["table"], t["rows"], t["sources"], t["updated_at"] or "-"] for t in info["tables"]]
     render.table(f"Workspace {ws.root}", ["table", "rows", "sources", "updated"], rows, stderr=False)
     snaps = info["snapshots"]
-    render.info(f"{len(snaps)} score snapshot(s)" + (f"; latest {snaps[-1]}" if snaps else ""))
+    render.info(f"{len(snaps)} score snapshot(s)" + (f"; latest {info['latest']}" if snaps else ""))
 
 
 def register(app: typer.Typer) -> None:

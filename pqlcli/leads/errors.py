@@ -17,31 +17,19 @@ class ParameterError(UsageError):
     """A bad value for one parameter of a leads query (``sort``, ``columns``, ``where``, ``owner``...).
 
     ``message`` (and ``hint``) start with ``{param}`` where the parameter's name belongs: the library shows
-    the parameter, the CLI the flag (:meth:`renamed`, :meth:`phrased`). This is the shape of
-    ``PqlError(param=...)`` on the workspace branch, so the two can become one.
+    the parameter, the CLI the flag (:meth:`renamed`, :meth:`phrased`); it is
+    ``PqlError(param=...)``, which does the rendering.
     """
 
+    param: str
+
     def __init__(self, param: str, message: str, hint: str | None = None):
-        self.template = message
-        self.hint_template = hint
-        super().__init__(*self.renamed(param), param=param)
-
-    def renamed(self, shown_as: str) -> tuple[str, str | None]:
-        """(message, hint) naming the parameter as ``shown_as`` (e.g. the flag ``--sort``).
-
-        Only a leading ``{param}`` is a placeholder, so user text quoted later in the message (a ``where``
-        condition containing ``{param}``) is shown as typed.
-        """
-        hint = _lead(self.hint_template, shown_as) if self.hint_template else None
-        return _lead(self.template, shown_as), hint
+        # PqlError holds the template and renders a leading {param} (user text later is shown as typed)
+        super().__init__(message, hint, param=param)
 
     def phrased(self, shown_as: str) -> UsageError:
         """The same error as a plain UsageError naming the parameter as ``shown_as``."""
         return UsageError(*self.renamed(shown_as))
-
-
-def _lead(template: str, shown_as: str) -> str:
-    return shown_as + template[len(PLACEHOLDER) :] if template.startswith(PLACEHOLDER) else template
 
 
 def did_you_mean(wrong: str, choices: Iterable[str]) -> str:
@@ -53,7 +41,9 @@ def did_you_mean(wrong: str, choices: Iterable[str]) -> str:
     return f" Did you mean {lowered[close[0]]!r}?" if close else ""
 
 
-def unknown_names(param: str, unknown: list[str], existing: Iterable[str], what: str = "column") -> ParameterError:
+def unknown_names(
+    param: str, unknown: list[str], existing: Iterable[str], what: str = "column", hint_prefix: str = ""
+) -> ParameterError:
     """``{param} names unknown column 'x'. Did you mean 'y'?`` with the names that exist as the hint."""
     existing = list(existing)
     plural = "s" if len(unknown) > 1 else ""
@@ -62,5 +52,5 @@ def unknown_names(param: str, unknown: list[str], existing: Iterable[str], what:
     return ParameterError(
         param,
         "{param}" + f" names unknown {what}{plural} {names}.{guess}",
-        f"{what.capitalize()}s that exist: {', '.join(sorted(existing))}.",
+        f"{hint_prefix}{what.capitalize()}s that exist: {', '.join(sorted(existing))}.",
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pqlcli.leads.errors import ParameterError, did_you_mean, unknown_names
 from pqlcli.leads.why import WHY
+from pqlcli.util.sqltext import double_quote_hint
 
 if TYPE_CHECKING:
     import polars as pl
@@ -90,7 +91,7 @@ def where_expr(condition: str, columns: list[str]) -> pl.Expr:
         names = []
     unknown = [n for n in dict.fromkeys(names) if n not in columns]
     if unknown:
-        raise unknown_names("where", unknown, columns)
+        raise unknown_names("where", unknown, columns, hint_prefix=double_quote_hint(condition, unknown))
     return expr
 
 

@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from pqlcli.config import LoadedConfig
 from pqlcli.errors import ConfigError
+from pqlcli.util.sqltext import double_quote_hint
 
 READ_DIALECT = "duckdb"
 
@@ -130,10 +131,10 @@ def polars_expr(cond: Condition) -> pl.Expr:
     return pl.sql_expr(cond.sql)
 
 
-def unknown_column_hint(name: str, columns: list[str]) -> str:
+def unknown_column_hint(name: str, columns: list[str], sql: str = "") -> str:
     close = difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
     suggestion = f"Did you mean {close[0]!r}? " if close else ""
-    return f"{suggestion}Columns that exist: {', '.join(sorted(columns))}."
+    return f"{double_quote_hint(sql, [name])}{suggestion}Columns that exist: {', '.join(sorted(columns))}."
 
 
 def check_condition(
@@ -166,7 +167,9 @@ def check_condition(
         if unavailable and name in unavailable:
             raise loaded.error(loc, f"{what}: the condition uses {name!r}, {unavailable[name]}", None)
         raise loaded.error(
-            loc, f"{what}: the condition {sql!r} uses the unknown column {name!r}", unknown_column_hint(name, list(schema))
+            loc,
+            f"{what}: the condition {sql!r} uses the unknown column {name!r}",
+            unknown_column_hint(name, list(schema), sql),
         )
     _check_boolean(loaded, loc, sql, expr, schema, what)
     return Condition(sql, tree, columns, tuple(loc), what)

@@ -52,7 +52,8 @@ class Workspace:
         if root.exists() and not root.is_dir():
             raise WorkspaceError(
                 f"The workspace path {root} is a file, not a folder.",
-                "Pass a folder with --workspace or PQL_WORKSPACE.",
+                "Pass a folder as {param} (or PQL_WORKSPACE).",
+                param="workspace",
             )
         if create:
             root.mkdir(parents=True, exist_ok=True)
@@ -75,8 +76,11 @@ class Workspace:
         import polars as pl
 
         if not self.has_table(name):
-            hint = "Run `pql enrich` first." if name == "firmographics" else f"Run `pql ingest {name} FILE` first."
-            raise WorkspaceError(f"The workspace {self.root} has no {name} table yet.", hint)
+            if name == "firmographics":
+                raise WorkspaceError(f"The workspace {self.root} has no {name} table yet.", "Enrich it first.",
+                                     command="enrich")
+            raise WorkspaceError(f"The workspace {self.root} has no {name} table yet.",
+                                 f"Ingest a {name} export first.", command=f"ingest {name} FILE")
         path = self.table_path(name)
         if name in PARTITIONED:
             # parts may differ in their extra columns (event properties): align them by name
@@ -155,7 +159,8 @@ class Workspace:
             if not snaps:
                 raise WorkspaceError(
                     f"The workspace {self.root} has no scores yet.",
-                    "Run `pql score` first (after `pql ingest` and, for fit rules, `pql enrich`).",
+                    "Score it first (after ingesting your exports and, for fit rules, enriching them).",
+                    command="score",
                 )
             return snaps[-1]
         if ref == "previous":

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -139,6 +139,20 @@ class Snapshot:
     def id(self) -> str:
         """The folder name, a sortable UTC timestamp such as ``20261101T000000000000Z``."""
         return self.path.name
+
+    @property
+    def stamped_at(self) -> datetime | None:
+        """The UTC time in the snapshot's id (no manifest read), None for a folder named otherwise."""
+        try:
+            return datetime.strptime(self.id, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+
+    @property
+    def label(self) -> str:
+        """``2026-11-30 01:02 UTC (20261130T010203000000Z)``: a readable date beside the id."""
+        when = self.stamped_at
+        return f"{when:%Y-%m-%d %H:%M} UTC ({self.id})" if when else self.id
 
     @cached_property
     def manifest(self) -> SnapshotManifest:

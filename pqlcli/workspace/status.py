@@ -25,4 +25,10 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
                 "updated_at": info.get("updated_at"),
             }
         )
-    return {"workspace": str(ws.root), "tables": tables, "snapshots": [s.id for s in ws.snapshots()]}
+    snaps = ws.snapshots()
+    return {
+        "workspace": str(ws.root),
+        "tables": tables,
+        "snapshots": [s.id for s in snaps],
+        "latest": snaps[-1].label if snaps else None,
+    }
