@@ -196,7 +196,7 @@ def test_sigkill_mid_ingest_leaves_the_old_table_or_the_whole_new_one(tmp_path, 
     killed = 0
     for delay in (0.1, 0.5, 1.0, 1.5):  # early (reading), middle (staging) and late (merging) in the ingest
         proc = _ingest_process(ws_path, "events", str(data.folder / "events.csv"))
-        _wait_for(lambda: list(ws_path.glob(".ingest-*")) or proc.poll() is not None, "the ingest to start")
+        _wait_for(lambda p=proc: list(ws_path.glob(".ingest-*")) or p.poll() is not None, "the ingest to start")
         time.sleep(delay)
         proc.kill()
         proc.communicate(timeout=60)

@@ -29,7 +29,7 @@ def _times(ws_path: Path) -> dict[str, datetime]:
 def test_offset_less_times_are_read_in_the_zone(pql, tmp_path, ws_path):
     src = tmp_path / "tz.csv"
     src.write_text(EVENTS)
-    code, out, err = pql("ingest", "events", str(src), "--timezone", "America/New_York")
+    code, _, err = pql("ingest", "events", str(src), "--timezone", "America/New_York")
     assert code == 0, err
     assert _times(ws_path) == {
         "summer": datetime(2026, 7, 1, 13, tzinfo=UTC),
@@ -56,7 +56,7 @@ def test_without_timezone_offset_less_times_are_utc(pql, tmp_path, ws_path):
 def test_unknown_zone_is_a_usage_error_that_writes_nothing(pql, tmp_path, ws_path):
     src = tmp_path / "tz.csv"
     src.write_text(EVENTS)
-    code, out, err = pql("ingest", "events", str(src), "--timezone", "Mars/Olympus_Mons")
+    code, _, err = pql("ingest", "events", str(src), "--timezone", "Mars/Olympus_Mons")
     assert code == ExitCode.USAGE
     assert "Mars/Olympus_Mons" in err and "America/Los_Angeles" in err and "Traceback" not in err
     assert not Workspace(ws_path).has_table("events")
