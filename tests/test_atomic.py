@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pqlcli import atomic
+from pqlcli.util import atomic
 
 
 def _hidden(folder: Path) -> list[str]:
@@ -80,7 +80,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_whole(tmp_path):
     old.write_parquet(target)
     child = textwrap.dedent(f"""
         import sys, time
-        from pqlcli import atomic
+        from pqlcli.util import atomic
         with atomic.atomic_path({str(target)!r}, suffix=".parquet") as tmp:
             with open(tmp, "wb") as fh:
                 fh.write(b"PAR1" + b"x" * 100_000)

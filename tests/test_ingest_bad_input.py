@@ -223,7 +223,7 @@ def test_sigkill_mid_snapshot_write_keeps_the_old_snapshot(tmp_path, ws_path):
     env = {**os.environ, "PQL_WORKSPACE": str(ws_path)}
     score = [sys.executable, "-m", "pqlcli", "score", "--config", str(config)]
     assert subprocess.run(score, env=env, capture_output=True, timeout=300).returncode == 0
-    old = ws.latest_snapshot()
+    old = ws.snapshot("latest").path
     old_users = pl.read_parquet(old / "users.parquet")
     proc = subprocess.Popen(score, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     writing = lambda: [p for p in ws.scores_dir.glob("*/users.parquet") if p.parent != old]  # noqa: E731
@@ -231,14 +231,15 @@ def test_sigkill_mid_snapshot_write_keeps_the_old_snapshot(tmp_path, ws_path):
     proc.kill()
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the score finished before it could be killed mid-write"
-    snaps = ws.snapshots()
+    snaps = [s.path for s in ws.snapshots()]
     assert snaps[-1] == old and all(not p.name.startswith(".") for p in snaps), snaps
     visible = sorted(p for p in ws.scores_dir.iterdir() if not p.name.startswith("."))
     assert visible == snaps, "a half-written snapshot is visible in the scores folder"
     assert pl.read_parquet(old / "users.parquet").equals(old_users)
     # the next score and readers ignore the dead write's leftovers
     assert subprocess.run(score, env=env, capture_output=True, timeout=300).returncode == 0
-    assert ws.snapshots()[-2:] == [old, ws.latest_snapshot()] and ws.latest_snapshot() != old
+    latest = ws.snapshot("latest").path
+    assert [s.path for s in ws.snapshots()][-2:] == [old, latest] and latest != old
 
 
 def test_workspace_is_a_file(tmp_path):

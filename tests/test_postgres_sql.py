@@ -123,7 +123,7 @@ def test_postgres_script_equals_pql_score(conn, workspace: Path, config: str) ->
     script = pql(workspace, "sql", "--dialect", "postgres", "--config", cfg, "--as-of", AS_OF)
     conn.execute(script)
     pql(workspace, "score", "--config", cfg, "--as-of", AS_OF, "--format", "json")
-    snap = Workspace.open(workspace).latest_snapshot()
+    snap = Workspace.open(workspace).snapshot("latest").path
     users, accounts = pl.read_parquet(snap / "users.parquet"), pl.read_parquet(snap / "accounts.parquet")
     assert users.height > 15_000 and accounts.height > 2_000  # (the engines config excludes some)
     assert users["tier"].n_unique() == 4 and users["is_pql"].any(), "the data must reach every tier and PQLs"

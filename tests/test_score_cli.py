@@ -114,7 +114,7 @@ def test_every_snapshot_row_scores_the_clamped_sum_of_its_points(pql, ws_path):
     ws = _ws(ws_path)
     assert pql("score", "--config", CONFIG)[0] == 0
     for level in ("users", "accounts"):
-        frame = pl.read_parquet(ws.latest_snapshot() / f"{level}.parquet")
+        frame = pl.read_parquet(ws.snapshot().path / f"{level}.parquet")
         fit, usage = _clamped_sum(frame, "fit__"), _clamped_sum(frame, "usage__")
         assert (fit == frame["fit_score"]).all(), f"{level}: a fit_score is not the clamped sum of its fit__ points"
         assert (usage == frame["usage_score"]).all(), f"{level}: a usage_score is not the clamped sum of its usage__ points"
@@ -152,7 +152,7 @@ def _by_hand(ws: Workspace, user_id: str) -> dict:
 def test_explain_because_values_match_values_computed_by_hand(pql, ws_path):
     ws = _ws(ws_path)
     assert pql("score", "--config", CONFIG)[0] == 0
-    users = pl.read_parquet(ws.latest_snapshot() / "users.parquet")
+    users = pl.read_parquet(ws.snapshot().path / "users.parquet")
     picks = [
         users.sort("usage_score", "user_id", descending=True)["user_id"][0],  # the most active
         users.filter(pl.col("usage_score") == 0).sort("user_id")["user_id"][0],  # dormant
