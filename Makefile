@@ -33,5 +33,16 @@ lint: $(STAMP)
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py
 
+# Mutation testing over pqlcli/scoring and pqlcli/providers, by hand (not in CI; it takes long).
+# Bound a run with a mutant-name glob and a time limit, e.g.
+#   make mutants MUTANTS='pqlcli.scoring.summary*' MUTANTS_TIME=600
+# then `$(BIN)/mutmut results` lists the survivors and `$(BIN)/mutmut show NAME` shows one.
+MUTANTS ?=
+MUTANTS_TIME ?= 3600
+mutants: $(STAMP)
+	$(BIN)/pip install -q "mutmut>=3.2,<4"
+	-timeout --signal=INT $(MUTANTS_TIME) $(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
+
 clean:
-	rm -rf $(VENV) .pql demo-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) mutants .pql demo-out .pytest_cache .mypy_cache .ruff_cache
