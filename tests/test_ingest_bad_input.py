@@ -248,3 +248,17 @@ def test_workspace_is_a_file(tmp_path):
     with pytest.raises(WorkspaceError, match="is a file, not a folder"):
         Workspace.open(target)
     assert target.read_text() == "x"  # left alone
+
+
+def test_a_dead_snapshot_write_with_its_manifest_is_not_a_snapshot(tmp_path, ws_path):
+    """Killed between writing the manifest and the rename, a write leaves `.tmp-*` with a manifest: not a snapshot."""
+    import shutil
+
+    from tests.snapshot_factory import make_two_snapshots
+
+    make_two_snapshots(ws_path)
+    ws = Workspace(ws_path)
+    first, latest = (s.path for s in ws.snapshots())
+    shutil.copytree(first, ws.scores_dir / f".tmp-{latest.name}-4242")
+    assert [s.path for s in ws.snapshots()] == [first, latest]
+    assert ws.snapshot("previous").path == first
