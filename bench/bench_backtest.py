@@ -1,7 +1,7 @@
 """Benchmark: one `pql backtest` replay vs one `pql score` on the same workspace (the goal: <= 1.5x).
 
 At BENCH_SCALE=1.0: 1M users / 125k accounts / 50M events (`make bench` defaults to 0.1). The synthetic
-workspace (pqlcli.synth) has converted_at on a fifth of the accounts in the 60 days before as_of and
+workspace (pqlcli.testing) has converted_at on a fifth of the accounts in the 60 days before as_of and
 events over the 90 days before it. Two replays, at user level with a 60-day horizon: as of 60 days before
 as_of (it reads a third of the events) and as of 7 days before (nearly all of them: the worst case for the
 ratio). Each measurement runs twice, alternating, and the faster run counts.
@@ -26,7 +26,7 @@ CONFIG = ROOT / "config" / "pql.yaml"
 
 
 def workspace():
-    from pqlcli.synth import synth_workspace
+    from pqlcli.testing import synth_workspace
     from pqlcli.workspace import Workspace
 
     if not (DATA / "users.parquet").exists():

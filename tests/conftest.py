@@ -12,7 +12,8 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's workspace, owner or keys."""
-    for var in ("PQL_WORKSPACE", "PQL_OWNER", "PQL_DEBUG", "PQL_CONFIG", "CLEARBIT_API_KEY", "PQL_CLEARBIT_URL"):
+    for var in ("PQL_WORKSPACE", "PQL_OWNER", "PQL_DEBUG", "PQL_CONFIG", "CLEARBIT_API_KEY", "PQL_CLEARBIT_URL",
+                "PQL_UPDATE_GOLDEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "120")
@@ -39,5 +40,33 @@ def pql(ws_path: Path, capsys: pytest.CaptureFixture[str]):
     return _run
 
 
+def in_ci() -> bool:
+    """CI sets CI=true (GitHub, GitLab and `.ci/run` do): there, nothing a test needs may be missing."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def pytest_report_header() -> str:
-    return f"pql tests, cwd={os.getcwd()}"
+    mode = "CI: a skipped test fails the run" if in_ci() else "not CI: missing engines/browser/database skip"
+    return f"pql tests, cwd={os.getcwd()}, {mode}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """In CI a skip (no pyspark/Java, no Chromium, no PostgreSQL, ...) is a failure, with the skip's reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and in_ci() and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI (CI=true), which must run every test: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """A whole module skipped at import (pytest.importorskip) fails in CI too."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and in_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"module skipped in CI (CI=true), which must run every test: {reason}"

@@ -4,12 +4,14 @@ by pqlcli.scoring.sql) must give the Polars engine's scores, tiers, PQL flags an
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from pqlcli import config, scoring
+from pqlcli.ingest import ingest
 from pqlcli.testing import synth_workspace
 from pqlcli.util.domains import free_email_domains
 from pqlcli.workspace import Workspace
@@ -71,16 +73,34 @@ acct AS (
 SELECT * FROM {level}
 """
 
-FIT = """least(greatest(
-    (CASE WHEN employees > 100 THEN 30 ELSE 0 END) + (CASE WHEN raised > 10000000 THEN 30 ELSE 0 END)
-  + (CASE WHEN country IN ('US', 'CA', 'GB') THEN 20 ELSE 0 END) + (CASE WHEN is_free_email THEN -20 ELSE 0 END)
-  + (CASE WHEN regexp_matches(title, 'VP|CTO|Head|Director') THEN 20 ELSE 0 END), 0), 100)"""
-USAGE = """least(greatest(
-    least(projects_30d * 5, 25) + least(invites_7d * 10, 30) + least(docs_30d * 2, 20)
-  + (CASE WHEN pricing_views > 0 THEN 15 ELSE 0 END) + (CASE WHEN integrations > 0 THEN 10 ELSE 0 END)
-  + (CASE WHEN logins_7d = 0 THEN -10 ELSE 0 END), 0), 100)"""
+FIT_POINTS = {  # config/pql.yaml's fit rules; a NULL condition gives 0 points
+    "fit__big_company": "CASE WHEN employees > 100 THEN 30 ELSE 0 END",
+    "fit__funded": "CASE WHEN raised > 10000000 THEN 30 ELSE 0 END",
+    "fit__icp_country": "CASE WHEN country IN ('US', 'CA', 'GB') THEN 20 ELSE 0 END",
+    "fit__personal_email": "CASE WHEN is_free_email THEN -20 ELSE 0 END",
+    "fit__buyer_title": "CASE WHEN regexp_matches(title, 'VP|CTO|Head|Director') THEN 20 ELSE 0 END",
+}
+USAGE_POINTS = {
+    "usage__projects": "least(projects_30d * 5, 25)",
+    "usage__invites": "least(invites_7d * 10, 30)",
+    "usage__docs": "least(docs_30d * 2, 20)",
+    "usage__pricing": "CASE WHEN pricing_views > 0 THEN 15 ELSE 0 END",
+    "usage__integrated": "CASE WHEN integrations > 0 THEN 10 ELSE 0 END",
+    "usage__dormant": "CASE WHEN logins_7d = 0 THEN -10 ELSE 0 END",
+}
+POINTS = {**FIT_POINTS, **USAGE_POINTS}
+FIT = f"least(greatest({' + '.join(FIT_POINTS)}, 0), 100)"
+USAGE = f"least(greatest({' + '.join(USAGE_POINTS)}, 0), 100)"
+METRICS = ["projects_30d", "invites_7d", "docs_30d", "pricing_views", "integrations", "logins_7d"]
 TIER = """CASE WHEN fit_score >= 50 AND usage_score >= 40 THEN 'tier1' WHEN fit_score >= 50 THEN 'tier2'
                WHEN usage_score >= 40 THEN 'tier3' ELSE 'tier4' END"""
+
+
+def _scored(body: str) -> str:
+    """Points, then scores from the points, then the tier."""
+    points = ", ".join(f"{sql} AS {name}" for name, sql in POINTS.items())
+    return (f"SELECT *, {TIER} AS tier FROM (SELECT *, {FIT} AS fit_score, {USAGE} AS usage_score"
+            f" FROM (SELECT *, {points} FROM ({body})))")
 
 
 def _ts(dt) -> str:
@@ -89,15 +109,15 @@ def _ts(dt) -> str:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory):
-    ws = Workspace.open(tmp_path_factory.mktemp("diff") / "ws", create=True)
+    tmp = tmp_path_factory.mktemp("diff")
+    ws = Workspace.open(tmp / "ws", create=True)
     synth_workspace(ws, users=4000, seed=3)
+    add_edge_rows(ws, tmp)
     loaded = config.load(ROOT / "config" / "pql.yaml")
     return ws, loaded, scoring.compute(ws, loaded)
 
 
 def hand_written(ws: Workspace, as_of) -> tuple[pl.DataFrame, pl.DataFrame]:
-    from datetime import timedelta
-
     con = duckdb.connect()
     for name in ("users", "accounts", "firmographics"):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{ws.table_path(name)}')")
@@ -107,9 +127,8 @@ def hand_written(ws: Workspace, as_of) -> tuple[pl.DataFrame, pl.DataFrame]:
     fmt = {"as_of": _ts(as_of), **{f"d{n}": _ts(as_of - timedelta(days=n)) for n in (7, 14, 30)}}
     body = HAND_WRITTEN.replace("{level}", "ctx").format(**fmt)
     con.execute(
-        f"CREATE TABLE user_scores AS SELECT *, {TIER} AS tier, "
-        f"coalesce({TIER} = 'tier1' AND plan IN ('free', 'trial'), false) AS is_pql "
-        f"FROM (SELECT *, {FIT} AS fit_score, {USAGE} AS usage_score FROM ({body}))"
+        "CREATE TABLE user_scores AS SELECT *, "
+        f"coalesce(tier = 'tier1' AND plan IN ('free', 'trial'), false) AS is_pql FROM ({_scored(body)})"
     )
     con.execute(
         "CREATE TABLE user_rollup AS SELECT account_id, sum(projects_30d) AS projects_30d, sum(invites_7d) AS invites_7d,"
@@ -119,30 +138,96 @@ def hand_written(ws: Workspace, as_of) -> tuple[pl.DataFrame, pl.DataFrame]:
         " FROM user_scores WHERE account_id IS NOT NULL GROUP BY account_id"
     )
     body = HAND_WRITTEN.replace("{level}", "acct").format(**fmt)
+    acols = ["account_id", *METRICS, *POINTS, "fit_score", "usage_score", "tier", "users", "users_added_7d", "pql_users",
+             "pqa", "pql__seat_expansion"]
     accounts = con.execute(
-        f"SELECT account_id, fit_score, usage_score, {TIER} AS tier, users, pql_users,"
-        " users > 0 AND pql_users / users >= 0.5 AS pqa,"
+        f"SELECT {', '.join(acols[:-2])}, users > 0 AND pql_users / users >= 0.5 AS pqa,"
         " coalesce(users_added_7d > 5 AND projects_30d > 3, false) AS pql__seat_expansion"
-        f" FROM (SELECT *, {FIT} AS fit_score, {USAGE} AS usage_score FROM ({body})) ORDER BY account_id"
-    ).fetchall()
-    users = con.execute(
-        "SELECT user_id, fit_score, usage_score, tier, is_pql, projects_30d, active_days_30d FROM user_scores ORDER BY user_id"
-    ).fetchall()
-    ucols = ["user_id", "fit_score", "usage_score", "tier", "is_pql", "projects_30d", "active_days_30d"]
-    acols = ["account_id", "fit_score", "usage_score", "tier", "users", "pql_users", "pqa", "pql__seat_expansion"]
-    return (
-        pl.DataFrame(users, schema=ucols, orient="row").with_columns(pl.col("fit_score", "usage_score").cast(pl.Float64)),
-        pl.DataFrame(accounts, schema=acols, orient="row").with_columns(pl.col("fit_score", "usage_score").cast(pl.Float64)),
+        f" FROM ({_scored(body)}) ORDER BY account_id"
     )
+    accounts = pl.DataFrame(accounts.fetchall(), schema=acols, orient="row", infer_schema_length=None)
+    ucols = ["user_id", "account_id", *METRICS, "active_days_30d", *POINTS, "fit_score", "usage_score", "tier", "is_pql",
+             "pql__free_to_paid"]
+    users = con.execute(
+        f"SELECT {', '.join(ucols[:-1])}, is_pql AS pql__free_to_paid FROM user_scores ORDER BY user_id"
+    )
+    users = pl.DataFrame(users.fetchall(), schema=ucols, orient="row", infer_schema_length=None)
+    return users.select(ucols), accounts.select(acols)
+
+
+def add_edge_rows(ws: Workspace, tmp: Path) -> None:
+    """Rows on the edges the SQL encodes: window starts (included) and as_of (excluded), written with offsets;
+    several firmographics rows per domain (an older found one, a newer not_found one, a newer found one)."""
+    csv = "\n".join([
+        "user_id,event,timestamp",
+        "u1,project_created,2026-10-02T02:00:00+02:00",  # = as_of - 30d: counts
+        "u1,project_created,2026-10-01T23:59:59.999999Z",  # 1µs before the window: does not count
+        "u1,document_published,2026-10-01T23:30:00-01:00",  # = as_of - 29d 23:30 (UTC day 10-02): counts
+        "u2,login,2026-10-24T19:00:00-05:00",  # = as_of - 7d: counts
+        "u2,login,2026-11-01T01:00:00+01:00",  # = as_of: does not count
+        "u3,viewed_pricing,2026-10-18T00:00:00Z",  # = as_of - 14d: counts
+        "u4,integration_connected,2026-11-01T00:00:00Z",  # = as_of, no window: does not count
+        "u5,integration_connected,2026-10-31T23:59:59.999999Z",  # just before as_of: counts
+        "u6,user_invited,2026-10-24T16:00:00-08:00",  # = as_of - 7d: counts
+        "u6,user_invited,2026-10-24T15:59:59-08:00",  # a second before: does not count
+        "u7,viewed_pricing,2026-10-17T23:59:59+00:00",  # a second before the 14d window
+        "u7,login,2026-10-31T21:00:00-03:00",  # = as_of: does not count
+    ]) + "\n"
+    path = tmp / "edges.csv"
+    path.write_text(csv)
+    assert ingest(ws, "events", [str(path)]).added == 12
+    firmo = ws.scan("firmographics").collect()
+    accounts = ws.scan("accounts").collect()
+    domain = {a: accounts.filter(pl.col("account_id") == a)["domain"][0] for a in ("a0", "a1", "a2")}
+    row = firmo.filter(pl.col("domain") == domain["a0"])
+    extra = [
+        # a0: an older found row (ignored: the newest found one wins) and a newer not_found (ignored: not found)
+        row.with_columns(employees=pl.lit(5), raised=pl.lit(0.0), country=pl.lit("FR"),
+                         fetched_at=pl.col("fetched_at") - pl.duration(days=40)),
+        row.with_columns(status=pl.lit("not_found"), employees=pl.lit(None, pl.Int64), raised=pl.lit(None, pl.Float64),
+                         country=pl.lit(None, pl.String), fetched_at=pl.col("fetched_at") + pl.duration(days=1)),
+        # a1 and a2: a newer found row with other values wins
+        firmo.filter(pl.col("domain") == domain["a1"]).with_columns(
+            employees=pl.lit(7), raised=pl.lit(50_000_000.0), country=pl.lit("CA"), fetched_at=pl.col("fetched_at") + pl.duration(hours=1)),
+        firmo.filter(pl.col("domain") == domain["a2"]).with_columns(
+            employees=pl.lit(5000), raised=pl.lit(None, pl.Float64), country=pl.lit("GB"), fetched_at=pl.col("fetched_at") + pl.duration(days=3)),
+    ]
+    ws.write_table("firmographics", pl.concat([firmo, *(e.cast(firmo.schema) for e in extra)]))  # type: ignore[arg-type]
+
+
+def assert_same(want: pl.DataFrame, got: pl.DataFrame, key: str, what: str) -> None:
+    assert got.height == want.height, what
+    got = got.select(want.columns).cast(want.schema)  # type: ignore[arg-type]
+    for col in want.columns:
+        bad = want[col].ne_missing(got[col])
+        if bad.any():
+            pytest.fail(f"{what}.{col}: {int(bad.sum())} rows differ, e.g. hand-written "
+                        f"{want.filter(bad).select(key, col).head(3).to_dicts()} vs polars "
+                        f"{got.filter(bad).select(key, col).head(3).to_dicts()}")
 
 
 def test_polars_engine_equals_hand_written_duckdb(setup) -> None:
     ws, _loaded, result = setup
     users, accounts = hand_written(ws, result.as_of)
-    got_users = result.users.select(users.columns)
-    got_accounts = result.accounts.select(accounts.columns)
-    assert got_users.height == users.height == 4000
-    assert got_accounts.height == accounts.height
-    assert got_users.cast(users.schema).equals(users), "user scores, tiers or PQL flags differ"  # type: ignore[arg-type]
-    assert got_accounts.cast(accounts.schema).equals(accounts), "account scores, tiers, PQAs or PQLs differ"  # type: ignore[arg-type]
+    assert users.height == 4000 and accounts.height == result.accounts.height
+    assert_same(users, result.users, "user_id", "users")
+    assert_same(accounts, result.accounts, "account_id", "accounts")
     assert users["is_pql"].sum() > 0 and accounts["pqa"].sum() > 0 and users["tier"].n_unique() == 4
+    # the edge rows changed what they should: u1 got the project at as_of - 30d, u2 the login at as_of - 7d
+    for col in ("projects_30d", "logins_7d", "pricing_views", "integrations", "invites_7d"):
+        assert (users[col] > 0).any() and (users[col] == 0).any(), col
+
+
+def test_edge_rows_count_as_the_windows_say(setup) -> None:
+    ws, loaded, result = setup
+    without = scoring.compute(ws, loaded, result.as_of)  # same inputs: same answer
+    assert without.users.equals(result.users)
+    by_id = {r["user_id"]: r for r in result.users.iter_rows(named=True)}
+    ev = ws.scan("events").filter(pl.col("timestamp") < result.as_of)
+    for uid, col, event, days in (("u1", "projects_30d", "project_created", 30), ("u2", "logins_7d", "login", 7),
+                                  ("u3", "pricing_views", "viewed_pricing", 14), ("u6", "invites_7d", "user_invited", 7)):
+        start = result.as_of - timedelta(days=days)
+        n = ev.filter(pl.col("user_id") == uid, pl.col("event") == event, pl.col("timestamp") >= start).select(pl.len())
+        on_edge = ev.filter(pl.col("user_id") == uid, pl.col("event") == event, pl.col("timestamp") == start).select(pl.len())
+        assert on_edge.collect().item() == 1, (uid, col)
+        assert by_id[uid][col] == n.collect().item(), (uid, col)

@@ -1,7 +1,8 @@
 """The bundled examples double as fixtures: ingest → firmographics → score, against golden outputs.
 
-Regenerate after an intended change with `PQL_UPDATE_GOLDEN=1 pytest tests/test_examples_golden.py`
-and review the diff.
+The golden file is never written by a test: after an intended change, regenerate it with
+`python -m tests.update_golden` and review the diff (a test that rewrites its expectation cannot fail).
+Running the tests with PQL_UPDATE_GOLDEN set fails, so the old habit cannot pass silently.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from pqlcli.workspace.schema import FIRMOGRAPHICS, polars_dtype
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "examples_score.json"
+UPDATE_REQUESTED = os.environ.get("PQL_UPDATE_GOLDEN")  # read at import: conftest clears it for every test
 
 
-@pytest.fixture(scope="module")
-def scored(tmp_path_factory):
-    ws = Workspace.open(tmp_path_factory.mktemp("golden") / ".pql", create=True)
+def score_examples(root: Path):
+    """The bundled example exports ingested and scored with config/pql.yaml, in a workspace at ``root``."""
+    ws = Workspace.open(root, create=True)
     ingest(ws, "accounts", [str(DATA / "hubspot-companies.csv")], fmt="hubspot")
     ingest(ws, "users", [str(DATA / "users.csv")])
     ingest(ws, "events", [str(DATA / "segment-tracks.jsonl")], fmt="segment")
@@ -41,7 +43,12 @@ def scored(tmp_path_factory):
     return scoring.compute(ws, config.load(ROOT / "config" / "pql.yaml"))
 
 
-def _summary(frames) -> dict:
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    return score_examples(tmp_path_factory.mktemp("golden") / ".pql")
+
+
+def summary(frames) -> dict:
     users = frames.users.sort("user_id")
     accounts = frames.accounts.sort("account_id")
     return {
@@ -61,17 +68,22 @@ def _summary(frames) -> dict:
     }
 
 
+def test_golden_is_not_updated_by_tests():
+    assert not UPDATE_REQUESTED, (
+        "PQL_UPDATE_GOLDEN is set: tests never rewrite their expectations. "
+        "Run `python -m tests.update_golden`, review the diff, then run the tests without it."
+    )
+
+
 def test_examples_match_golden(scored):
-    got = _summary(scored)
-    if os.environ.get("PQL_UPDATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+    got = summary(scored)
     want = json.loads(GOLDEN.read_text())
-    assert got["user_tiers"] == want["user_tiers"]
-    assert got["account_tiers"] == want["account_tiers"]
-    assert got["pqas"] == want["pqas"] and got["seat_expansion"] == want["seat_expansion"]
+    assert set(got) == set(want)
+    for key in ("user_tiers", "account_tiers", "pql_users", "pqas", "seat_expansion", "accounts"):
+        assert got[key] == want[key], key
     changed = {k: (want["users"].get(k), v) for k, v in got["users"].items() if want["users"].get(k) != v}
     assert not changed, f"{len(changed)} users changed, e.g. {list(changed.items())[:3]}"
-    assert got["accounts"] == want["accounts"]
+    assert got == want
 
 
 def test_examples_hand_checked(scored):
@@ -103,6 +115,22 @@ def test_examples_hand_checked(scored):
     assert users.filter(pl.col("account_id") == globex["account_id"])["converted_at"].unique().to_list() == [
         globex["converted_at"]
     ]
+    # an account scores its firmographics: Northwind 420 employees (+30), 25M raised (+30), US (+20); no title or
+    # email at account level = 80. Its users: 17 rows with its Record ID in users.csv and 3 orphans on
+    # northwind.io (Quinn Ivanova, Grace Okafor, Kira Brown); 7 signed up from 10-25 on (Bruno Okafor, Ines
+    # Lopez, Victor Garcia 10-27, Uma Adams, Farid Chen, Maya Schmidt, Carmen Tanaka)
+    northwind = scored.accounts.filter(pl.col("account_id") == "9120000617").row(0, named=True)
+    assert (northwind["fit__big_company"], northwind["fit__funded"], northwind["fit__icp_country"]) == (30, 30, 20)
+    assert northwind["fit_score"] == 80 and northwind["users"] == 20 and northwind["users_added_7d"] == 7
+    assert sorted(users.filter(pl.col("account_id") == "9120000617", pl.col("plan") == "free")["user_id"]) == [
+        "usr_46509a26", "usr_577d445b", "usr_d2c97906"]  # the orphans keep their own plan
+    # Globex: 1800 employees, 80M, US = 80; 19 rows with its Record ID + Maya Schmidt (orphan on globex.com)
+    assert globex["fit_score"] == 80 and globex["users"] == 20 and globex["users_added_7d"] == 7
+    # " Noahchen74@Hotmail.Com " (spaces, capitals): a personal address, no account, no firmographics;
+    # "Designer" is no buyer title: -20 clamps to 0
+    noah = users.filter(pl.col("user_id") == "usr_8938ab85").row(0, named=True)
+    assert noah["is_free_email"] and noah["account_id"] is None and noah["employees"] is None
+    assert noah["fit__personal_email"] == -20 and noah["fit__buyer_title"] == 0 and noah["fit_score"] == 0
     # events after as_of (2026-11-01) exist in the exports and never count
     assert scored.stats["events_after_as_of"] > 0
     # orphans: users with no account id on a company domain that has an account joined it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pqlcli.errors import DataError, ExitCode
+from pqlcli.errors import ExitCode, WorkspaceError
 from pqlcli.ingest import ingest
 from pqlcli.workspace import Workspace
 
@@ -34,9 +35,15 @@ def test_empty_file(pql, tmp_path):
 
 
 def test_header_only_adds_nothing(pql, tmp_path, ws_path):
-    code, _, err = pql("ingest", "users", write(tmp_path, "h.csv", "user_id,email\n"))
+    code, out, err = pql("ingest", "users", write(tmp_path, "h.csv", "user_id,email\n"))
     assert code == 0, err
-    assert "read" in err
+    counts = dict(re.findall(r"(read|added|rejected)\s*\S\s*(\d+)", out + err))
+    assert counts == {"read": "0", "added": "0", "rejected": "0"}, out + err
+    assert not Workspace(ws_path).has_table("users")  # nothing written, not even an empty table
+    # after real rows, a header-only file leaves them as they were
+    assert ingest(ws_path, "users", [write(tmp_path, "u.csv", USERS_CSV)]).added == 2
+    assert pql("ingest", "users", str(tmp_path / "h.csv"))[0] == 0
+    assert Workspace(ws_path).scan("users").sort("user_id").collect()["email"].to_list() == ["a@x.com", "b@x.com"]
 
 
 def test_wrong_delimiter_is_sniffed(tmp_path, ws_path):
@@ -100,7 +107,7 @@ def test_mixed_timestamp_formats_and_rejects(tmp_path, ws_path):
 def test_jsonl_line_that_is_not_json(tmp_path, ws_path):
     lines = '{"user_id":"u1","event":"login","timestamp":"2026-10-01T00:00:00Z"}\n{not json\n[1,2]\n'
     result = ingest(ws_path, "events", [write(tmp_path, "e.jsonl", lines)])
-    assert (result.read, result.added, result.rejected) == (1, 1, 2) or (result.added, result.rejected) == (1, 2)
+    assert (result.read, result.added, result.rejected) == (3, 1, 2)  # a line that is not JSON is read, then rejected
     rejects = pl.read_csv(result.rejects_path)
     assert sorted(rejects["row"].to_list()) == [2, 3] and "not valid JSON" in " ".join(rejects["reason"])
 
@@ -137,33 +144,121 @@ def test_gz_glob_and_stdin(tmp_path, ws_path, monkeypatch):
     assert ingest(ws_path, "users", ["-"]).added == 1
 
 
-def test_ctrl_c_mid_ingest_keeps_old_table(tmp_path, ws_path):
-    from pqlcli.examples_gen import generate
+def _wait_for(predicate, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
-    data = generate(tmp_path / "big", users=12_000, events_per_user=50)
+
+def _ingest_process(ws_path: Path, *args: str, stdin: int | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PQL_WORKSPACE": str(ws_path)}
+    return subprocess.Popen([sys.executable, "-m", "pqlcli", "ingest", *args], env=env, stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _events_table(ws_path: Path) -> pl.DataFrame:
+    return Workspace(ws_path).scan("events").sort("event_id").collect()
+
+
+def test_ctrl_c_mid_ingest_exits_130_and_keeps_old_table(tmp_path, ws_path):
+    """Ctrl-C while the ingest is running (it is reading a stdin that never ends): exit 130, table unchanged."""
     small = write(tmp_path, "small.csv", "user_id,event,timestamp\nu1,login,2026-10-01T00:00:00Z\n")
     ingest(ws_path, "events", [small])
-    env = {**os.environ, "PQL_WORKSPACE": str(ws_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "pqlcli", "ingest", "events", str(data.folder / "events.csv")],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # wait until the ingest has started working in the workspace, then interrupt it
-    deadline = time.time() + 20
-    while time.time() < deadline and not list(ws_path.glob(".ingest-*")):
-        time.sleep(0.02)
-    time.sleep(0.3)
+    before = _events_table(ws_path)
+    proc = _ingest_process(ws_path, "events", "-", stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(b"user_id,event,timestamp\n" + b"u2,login,2026-10-02T00:00:00Z\n" * 50_000)
+    proc.stdin.flush()
+    # the ingest is under way in the workspace, spooling stdin, when Ctrl-C comes
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in ws_path.glob(".ingest-*/stdin")), "the ingest to start")
     proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "Interrupted" in err.decode() and "Traceback" not in err.decode()
+    assert _events_table(ws_path).equals(before)
+    assert [p.name for p in ws_path.rglob("*") if p.name.startswith(".")] == []  # its temp files were removed
+
+
+def _visible_parts(ws_path: Path) -> list[str]:
+    return sorted(p.name for p in (ws_path / "events").iterdir())
+
+
+def test_sigkill_mid_ingest_leaves_the_old_table_or_the_whole_new_one(tmp_path, ws_path):
+    """SIGKILL cannot be caught: whatever instant it lands, readers see the old rows or old + all new rows."""
+    from pqlcli.examples_gen import generate
+
+    data = generate(tmp_path / "big", users=4_000, events_per_user=50)
+    new_rows = pl.scan_csv(data.folder / "events.csv").select(pl.len()).collect().item()
+    ingest(ws_path, "events", [write(tmp_path, "small.csv", "user_id,event,timestamp\nu1,login,2026-10-01T00:00:00Z\n")])
+    before = _events_table(ws_path)
+    parts_before = _visible_parts(ws_path)
+    killed = 0
+    for delay in (0.1, 0.5, 1.0, 1.5):  # early (reading), middle (staging) and late (merging) in the ingest
+        proc = _ingest_process(ws_path, "events", str(data.folder / "events.csv"))
+        _wait_for(lambda p=proc: list(ws_path.glob(".ingest-*")) or p.poll() is not None, "the ingest to start")
+        time.sleep(delay)
+        proc.kill()
+        proc.communicate(timeout=60)
+        killed += proc.returncode == -signal.SIGKILL
+        rows = Workspace(ws_path).scan("events").select(pl.len()).collect().item()
+        assert rows in (before.height, before.height + new_rows), f"killed after {delay}s: {rows} rows"
+        parts = _visible_parts(ws_path)
+        assert all(re.fullmatch(r"part-[\w.-]+\.parquet", p) and not p.startswith(".") for p in parts), parts
+        if rows == before.height:
+            assert parts == parts_before and _events_table(ws_path).equals(before)
+            continue
+        assert len(parts) == len(parts_before) + 1  # the new rows arrived whole, as one part
+        break
+    assert killed, "every ingest finished before it could be killed"
+
+
+def test_sigkill_mid_snapshot_write_keeps_the_old_snapshot(tmp_path, ws_path):
+    """A `pql score` killed while it writes its snapshot leaves the previous snapshot as the latest, whole."""
+    from pqlcli.testing import synth_workspace
+
+    config = Path(__file__).resolve().parent.parent / "config" / "pql.yaml"
+    ws = Workspace.open(ws_path, create=True)
+    synth_workspace(ws, users=60_000, events=600_000)
+    env = {**os.environ, "PQL_WORKSPACE": str(ws_path)}
+    score = [sys.executable, "-m", "pqlcli", "score", "--config", str(config)]
+    assert subprocess.run(score, env=env, capture_output=True, timeout=300).returncode == 0
+    old = ws.snapshot("latest").path
+    old_users = pl.read_parquet(old / "users.parquet")
+    proc = subprocess.Popen(score, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    writing = lambda: [p for p in ws.scores_dir.glob("*/users.parquet") if p.parent != old]  # noqa: E731
+    _wait_for(lambda: writing() or proc.poll() is not None, "the snapshot write")
+    proc.kill()
     proc.communicate(timeout=60)
-    assert proc.returncode in (0, ExitCode.INTERRUPTED)
-    ws = Workspace(ws_path)
-    rows = ws.scan("events").select(pl.len()).collect().item()
-    assert rows in (1, 1 + 600_000)  # the old table, or the complete new one: never half
-    leftovers = [p for p in ws_path.rglob("*") if p.name.startswith(".")]
-    assert leftovers == []
+    assert proc.returncode == -signal.SIGKILL, "the score finished before it could be killed mid-write"
+    snaps = [s.path for s in ws.snapshots()]
+    assert snaps[-1] == old and all(not p.name.startswith(".") for p in snaps), snaps
+    visible = sorted(p for p in ws.scores_dir.iterdir() if not p.name.startswith("."))
+    assert visible == snaps, "a half-written snapshot is visible in the scores folder"
+    assert pl.read_parquet(old / "users.parquet").equals(old_users)
+    # the next score and readers ignore the dead write's leftovers
+    assert subprocess.run(score, env=env, capture_output=True, timeout=300).returncode == 0
+    latest = ws.snapshot("latest").path
+    assert [s.path for s in ws.snapshots()][-2:] == [old, latest] and latest != old
 
 
-def test_workspace_is_a_file(pql, tmp_path):
+def test_workspace_is_a_file(tmp_path):
     target = tmp_path / "wsfile"
     target.write_text("x")
-    with pytest.raises(Exception):
+    with pytest.raises(WorkspaceError, match="is a file, not a folder"):
         Workspace.open(target)
-    assert isinstance(DataError("x"), Exception)
+    assert target.read_text() == "x"  # left alone
+
+
+def test_a_dead_snapshot_write_with_its_manifest_is_not_a_snapshot(tmp_path, ws_path):
+    """Killed between writing the manifest and the rename, a write leaves `.tmp-*` with a manifest: not a snapshot."""
+    import shutil
+
+    from tests.snapshot_factory import make_two_snapshots
+
+    make_two_snapshots(ws_path)
+    ws = Workspace(ws_path)
+    first, latest = (s.path for s in ws.snapshots())
+    shutil.copytree(first, ws.scores_dir / f".tmp-{latest.name}-4242")
+    assert [s.path for s in ws.snapshots()] == [first, latest]
+    assert ws.snapshot("previous").path == first

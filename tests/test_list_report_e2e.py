@@ -49,7 +49,7 @@ def test_rep_list_agrees_with_the_report_row_by_row(pql, scored, monkeypatch, tm
     assert fired and all(re.fullmatch(r"(\w+ [+-][\d.]+)(, \w+ [+-][\d.]+){0,2}", r["why"]) for r in fired)
 
     code, out, _ = pql("list", "users", "--new", "--format", "json", "--columns", "user_id,is_pql")
-    assert code == 0 and all(r["is_pql"] for r in json.loads(out))
+    assert code == 0 and json.loads(out) and all(r["is_pql"] for r in json.loads(out))
     code, out, _ = pql("list", "accounts", "--where", "employees > 100 AND pql_share >= 0", "-f", "csv")
     assert code == 0 and out.startswith("account_id,")
 

@@ -120,6 +120,8 @@ def _run(args: list[str], run: common.Session) -> int:
         code = exc.code
         if code is None:
             return 0
+        if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C inside a command into a silent Exit(130)
+            render.info("[yellow]Interrupted.[/] Nothing already stored was lost.")
         return code if isinstance(code, int) else 1
     except PqlError as err:
         render.error(in_cli_terms(err), debug=run.debug)

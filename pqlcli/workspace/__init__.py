@@ -149,7 +149,9 @@ class Workspace:
         """Completed snapshots, oldest first (a snapshot is complete once its manifest exists)."""
         if not self.scores_dir.is_dir():
             return []
-        done = sorted(p for p in self.scores_dir.iterdir() if p.is_dir() and (p / "manifest.json").exists())
+        # a hidden `.tmp-*` folder is a write that died before its rename, even if its manifest was written
+        done = sorted(p for p in self.scores_dir.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists())
         return [Snapshot(self, p) for p in done]
 
     def snapshot(self, ref: str | os.PathLike[str] | None = "latest") -> Snapshot:
