@@ -147,7 +147,11 @@ def _changed(mapping: pl.DataFrame) -> pl.DataFrame:
 
 
 def resolve(ws: Workspace, precedence: Mapping[str, str | Sequence[str]] | None = None) -> Resolution:
-    """Rebuild ``users``, ``accounts`` and ``identities`` from the records and links; re-key events."""
+    """Rebuild ``users``, ``accounts`` and ``identities`` from the records and links; re-key events.
+
+    The events are re-keyed before ``identities`` is written: ``identities`` is the record of what the
+    stored events are keyed by, so after a crash in between the next resolve re-keys them again.
+    """
     rules = {**DEFAULT_PRECEDENCE, **stored_precedence(ws), **(precedence or {})}
     maps = {kind: id_map(ws, kind) for kind in ("users", "accounts")}
     account_alias = _changed(maps["accounts"])
@@ -158,9 +162,18 @@ def resolve(ws: Workspace, precedence: Mapping[str, str | Sequence[str]] | None 
         if "account_id" in table.collect_schema():
             table = table.with_columns(pl.col("account_id").replace(account_alias["id"], account_alias["canonical"]))
         ws.write_table(kind, table.collect())
+    moved = {kind: _moved(ws, kind, mapping) for kind, mapping in maps.items()}
+    parts = rekey_events(ws, moved["users"], moved["accounts"]) if moved["users"].height or moved["accounts"].height else 0
     _write_identities(ws, maps)
-    parts = rekey_events(ws, _changed(maps["users"]), account_alias)
     return Resolution(_changed(maps["users"]).height, account_alias.height, parts)
+
+
+def _moved(ws: Workspace, kind: str, mapping: pl.DataFrame) -> pl.DataFrame:
+    """Ids whose canonical id differs from the one the stored events were keyed with (the last
+    ``identities``); an id new to the workspace moves when it is not its own canonical id."""
+    before = canonical_ids(ws, kind, everyone=True)
+    joined = mapping.join(before.rename({"canonical": "_before"}), on="id", how="left")
+    return joined.filter(pl.col("canonical") != pl.col("_before").fill_null(pl.col("id"))).select("id", "canonical")
 
 
 def _write_identities(ws: Workspace, maps: dict[str, pl.DataFrame]) -> None:
@@ -185,8 +198,8 @@ def _write_identities(ws: Workspace, maps: dict[str, pl.DataFrame]) -> None:
 def rekey_events(ws: Workspace, users: pl.DataFrame, accounts: pl.DataFrame) -> int:
     """Rewrite (atomically, part by part) only the event parts holding an id whose canonical id changed.
 
-    ``user_id`` becomes the canonical id of ``source_user_id``; ``account_id`` the canonical id of the
-    stored one. Parts without a changed id are not touched, so a later bucketing of events by user id
+    ``users``/``accounts`` hold the ids whose canonical id changed: a row whose ``source_user_id`` is one
+    of them gets its new canonical ``user_id``; a stored ``account_id`` that is one of them is replaced. Parts without a changed id are not touched, so a later bucketing of events by user id
     rewrites only the affected buckets.
     """
     from pqlcli.util import atomic
@@ -198,7 +211,8 @@ def rekey_events(ws: Workspace, users: pl.DataFrame, accounts: pl.DataFrame) -> 
         frame = pl.scan_parquet(part)
         if "source_user_id" not in frame.collect_schema():
             frame = frame.with_columns(pl.col("user_id").alias("source_user_id"))
-        user = pl.col("source_user_id").replace(users["id"], users["canonical"])
+        user = pl.col("source_user_id").replace_strict(users["id"], users["canonical"], default=pl.col("user_id"),
+                                                       return_dtype=pl.String)
         account = pl.col("account_id").replace(accounts["id"], accounts["canonical"])
         differs = (user != pl.col("user_id")) | (account != pl.col("account_id")).fill_null(False)
         if not frame.select(differs.any()).collect().item():
@@ -208,12 +222,15 @@ def rekey_events(ws: Workspace, users: pl.DataFrame, accounts: pl.DataFrame) -> 
     return rewritten
 
 
-def canonical_ids(ws: Workspace, kind: str = "users") -> pl.DataFrame:
-    """``id`` -> ``canonical`` for the aliases of ``kind`` (ids that are not their own canonical id)."""
+def canonical_ids(ws: Workspace, kind: str = "users", everyone: bool = False) -> pl.DataFrame:
+    """``id`` -> ``canonical`` for the aliases of ``kind`` (ids that are not their own canonical id;
+    ``everyone``: every id)."""
     if not ws.has_table(IDENTITIES):
         return pl.DataFrame(schema={"id": pl.String, "canonical": pl.String})
-    return (ws.scan(IDENTITIES).filter((pl.col("kind") == kind.rstrip("s")) & (pl.col("alias") != pl.col("canonical_id")))
-            .select(pl.col("alias").alias("id"), pl.col("canonical_id").alias("canonical")).collect())
+    rows = ws.scan(IDENTITIES).filter(pl.col("kind") == kind.rstrip("s"))
+    if not everyone:
+        rows = rows.filter(pl.col("alias") != pl.col("canonical_id"))
+    return rows.select(pl.col("alias").alias("id"), pl.col("canonical_id").alias("canonical")).collect()
 
 
 def aliases_of(ws: Workspace | str | os.PathLike[str], record_id: str, kind: str = "users") -> list[dict[str, Any]]:
