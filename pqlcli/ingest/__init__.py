@@ -358,7 +358,7 @@ def _check_rate(ws: Workspace, kind: str, read: int, rejects: _Rejects, rejects_
     target = ws.rejects_path(kind, stamp)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(rejects_tmp, target)
-    check_reject_rate(kind, read, rejects.rejected, rate, target, target)
+    check_reject_rate(kind, read, rejects.rejected, rate, target)
 
 
 def _event_ids(schema: dict[str, Any], extras: list[str]) -> Any:

@@ -155,13 +155,13 @@ def first_reasons(rejects_csv: Path, limit: int = 5) -> list[str]:
     return [f"row {r['row']}: {r['reason']}" for r in rows.to_dicts()]
 
 
-def check_reject_rate(kind: str, read: int, rejected: int, max_rate: float | None, rejects_csv: Path, kept: Path) -> None:
-    """Fail when more than ``max_rate`` of the rows were rejected (the table is left as it was)."""
+def check_reject_rate(kind: str, read: int, rejected: int, max_rate: float | None, rejects_csv: Path) -> None:
+    """Fail when more than ``max_rate`` of the rows were rejected (the caller has written nothing)."""
     if max_rate is None or read == 0 or rejected / read <= max_rate:
         return
     reasons = "; ".join(first_reasons(rejects_csv))
     raise RejectRateError(
         f"{rejected} of {read} {kind} row(s) ({rejected / read:.0%}) could not be used, more than the "
-        f"{max_rate:.0%} allowed, so nothing was ingested. First reasons: {reasons}. All rejects: {kept}.",
+        f"{max_rate:.0%} allowed, so nothing was ingested. First reasons: {reasons}. All rejects: {rejects_csv}.",
         "Fix the export or its column mapping; to ingest the usable rows anyway, raise the allowed reject rate.",
     )
