@@ -148,3 +148,13 @@ def test_cli_ingest_reports_identity_and_status(pql, tmp_path, ws_path):
     code, _, err = pql("status")
     assert code == 0, err
     assert "1 user record(s)" in err and "1 event(s) belong to no known person (e.g. ghost)" in " ".join(err.split())
+
+
+def test_tied_records_give_the_same_traits_whatever_the_row_order(tmp_path):
+    rows = ["u_2,a@x.io,Designer", "u_1,a@x.io,Marketing Manager"]
+    got = []
+    for name, order in (("a", rows), ("b", rows[::-1])):
+        csv = write(tmp_path, f"{name}.csv", "user_id,email,title\n" + "\n".join(order) + "\n")
+        ingest(tmp_path / name, "users", [csv])
+        got.append(users(tmp_path / name))
+    assert got[0] == got[1] and list(got[0]) == ["u_1"]

@@ -115,8 +115,9 @@ def _precedence_rank(column: str, rule: str | Sequence[str]) -> pl.Expr:
     return pl.col(SOURCE).replace_strict(order, list(range(len(order))), default=len(order), return_dtype=pl.Int32)
 
 
-def _pick(column: str, rule: str | Sequence[str] | None) -> pl.Expr:
-    """The value of ``column`` for a person: by precedence, then the newest non-null record."""
+def _pick(column: str, rule: str | Sequence[str] | None, key: str) -> pl.Expr:
+    """The value of ``column`` for a person: by precedence, then the newest non-null record (ties: the
+    source's name, then the record's id, so the result never depends on row order)."""
     if rule == "newest":
         rule = None
     if rule in ("earliest", "latest"):
@@ -124,8 +125,8 @@ def _pick(column: str, rule: str | Sequence[str] | None) -> pl.Expr:
     keys = [pl.col(column).is_null()]
     if rule is not None:
         keys.append(_precedence_rank(column, rule))
-    keys += [pl.col(SEQ), pl.col(SOURCE)]
-    descending = [False] * (len(keys) - 2) + [True, False]
+    keys += [pl.col(SEQ), pl.col(SOURCE), pl.col(key)]
+    descending = [False] * (len(keys) - 3) + [True, False, False]
     return pl.col(column).sort_by(keys, descending=descending).first()
 
 
@@ -138,7 +139,7 @@ def _merged_table(records: pl.LazyFrame, mapping: pl.DataFrame, kind: str,
     canonical = [c for c in SCHEMAS[kind].columns if c in present]  # a stable order, whatever the ingest order
     columns = canonical + sorted(c for c in present if c not in canonical)
     joined = records.join(mapping.lazy().select(pl.col("id").alias(key), "canonical"), on=key, how="left")
-    merged = joined.group_by("canonical").agg([_pick(c, precedence.get(c)).alias(c) for c in columns])
+    merged = joined.group_by("canonical").agg([_pick(c, precedence.get(c), key).alias(c) for c in columns])
     return merged.rename({"canonical": key}).select(key, *columns).sort(key)
 
 
