@@ -79,7 +79,9 @@ def test_salesforce_accounts_and_contacts(ws):
 def test_segment_raw_jsonl(ws):
     result = ingest(ws, "events", [str(DATA / "segment-raw.jsonl")])
     assert result.formats == ("segment",)
-    assert (result.read, result.added, result.rejected) == (3, 2, 1)  # the identify call is rejected, not dropped
+    # the identify call is identity bookkeeping: skipped and counted, not usage and not a reject
+    assert (result.read, result.added, result.rejected) == (3, 2, 0)
+    assert result.skipped == {"Segment identify call": 1} and result.rejects_path is None
     events = rows(ws, "events", "event_id")
     first = events["msg-1"]
     assert first["user_id"] == "usr_1" and first["event"] == "project_created"
@@ -87,8 +89,7 @@ def test_segment_raw_jsonl(ws):
     assert first["templates"] == 3.0  # flat numeric property kept as Float64
     assert "name" not in ws.scan("events").collect_schema()  # text properties are not kept
     assert events["msg-3"]["timestamp"] == utc(2026, 10, 1, 10)  # +02:00 to UTC
-    rejects = pl.read_csv(result.rejects_path)
-    assert rejects["row"].to_list() == [2] and "identify" in rejects["reason"][0]
+    assert first["source_user_id"] == "usr_1" and first["source"] == "segment"
 
 
 def test_segment_tracks_table_csv(ws):

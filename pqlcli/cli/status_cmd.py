@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from pqlcli.cli import common
+
+if TYPE_CHECKING:
+    from pqlcli.workspace import Workspace
 
 
 def status() -> None:
@@ -18,6 +23,21 @@ def status() -> None:
     render.table(f"Workspace {ws.root}", ["table", "rows", "sources", "updated"], rows, stderr=False)
     snaps = info["snapshots"]
     render.info(f"{len(snaps)} score snapshot(s)" + (f"; latest {info['latest']}" if snaps else ""))
+    _identity(ws)
+
+
+def _identity(ws: Workspace) -> None:
+    """How many ids were merged, and events of no known person (sample ids from both sides, the fix)."""
+    from pqlcli import render
+    from pqlcli.ingest.identity import identity_status
+
+    ident = identity_status(ws)
+    render.info(f"Identity: {ident['users_merged']} user record(s) and {ident['accounts_merged']} account record(s) "
+                f"merged into another; {ident['anonymous_linked']} anonymous id(s) linked to a person.")
+    if ident["events_unknown_user"]:
+        render.warn(f"{ident['events_unknown_user']} event(s) belong to no known person (e.g. "
+                    f"{', '.join(ident['unknown_user_examples'])}); users with no events: "
+                    f"{', '.join(ident['users_without_events_examples']) or 'none'}. {ident.get('hint', '')}")
 
 
 def register(app: typer.Typer) -> None:

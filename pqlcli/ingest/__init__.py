@@ -14,8 +14,8 @@ import shutil
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ KINDS = ("users", "accounts", "events")
 
 @dataclass
 class IngestResult:
-    """What one ``ingest`` call did (rows read = added + updated + duplicates + rejected)."""
+    """What one ``ingest`` call did (rows read = added + updated + duplicates + rejected + skipped)."""
 
     kind: str
     read: int = 0
@@ -39,14 +39,33 @@ class IngestResult:
     rejects_path: Path | None = None
     total_rows: int = 0
     formats: tuple[str, ...] = ()
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows (identity calls, system events)
+    nulled: dict[str, int] = field(default_factory=dict)  # column -> values set to NULL (unparseable)
+    first_rejects: list[str] = field(default_factory=list)  # "row 3: reason" for the first rejected rows
+    links: int = 0  # new identity links (alias calls, anonymous -> known ids)
+    users_merged: int = 0  # user records that are aliases of another person (after this ingest)
+    anonymous_linked: int = 0  # ids without a record (anonymous, device ids) linked to a person
+    accounts_merged: int = 0
+    parts_rekeyed: int = 0  # stored event parts rewritten with new canonical ids
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind, "read": self.read, "added": self.added, "updated": self.updated,
-            "duplicates": self.duplicates, "rejected": self.rejected,
-            "rejects_path": str(self.rejects_path) if self.rejects_path else None,
-            "total_rows": self.total_rows, "formats": list(self.formats),
-        }
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["rejects_path"] = str(self.rejects_path) if self.rejects_path else None
+        out["formats"] = list(self.formats)
+        return out
+
+
+@dataclass
+class IngestOptions:
+    """How strict an ingest is, and how identities merge (see docs/ingest.md and docs/identity.md)."""
+
+    timezone: str | None = None
+    date_format: str | None = None  # strftime of text dates (else day-first/month-first is detected)
+    max_reject_rate: float | None = None  # fail (and write nothing) above this share of rejected rows
+    force: bool = False  # ingest a file that looks like another table's export
+    source: str | None = None  # name of the system the records come from (default: the preset)
+    dedupe_window: timedelta | None = None  # same person + event within this time, other source: a duplicate
+    precedence: dict[str, str | list[str]] = field(default_factory=dict)  # trait -> crm|product|[sources]
 
 
 def ingest(
@@ -57,16 +76,22 @@ def ingest(
     mapping: dict[str, str] | None = None,
     timezone: str | None = None,
     progress: Progress | None = None,
+    options: IngestOptions | None = None,
 ) -> IngestResult:
     """Read ``paths`` (files, globs, ``-``) as ``kind`` rows and merge them into the workspace."""
     from pqlcli.ingest.presets import FORMATS
+    from pqlcli.ingest.strict import check_mapping_targets
 
+    opts = options or IngestOptions()
+    if timezone:
+        opts = replace(opts, timezone=timezone)
     if kind not in KINDS:
         raise UsageError(f"Unknown table {kind!r}.", f"Choose one of: {', '.join(KINDS)}.")
     if fmt not in FORMATS:
         raise UsageError(f"Unknown --format {fmt!r}.", f"Choose one of: {', '.join(FORMATS)}.")
-    if timezone:
-        _check_timezone(timezone)
+    if opts.timezone:
+        _check_timezone(opts.timezone)
+    check_mapping_targets(kind, mapping or {})
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace, create=True)
     ws.root.mkdir(parents=True, exist_ok=True)
     if isinstance(paths, str | os.PathLike):
@@ -74,7 +99,7 @@ def ingest(
     tmp = ws.root / f".ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        return _ingest(ws, kind, [str(p) for p in paths], fmt, mapping or {}, timezone, progress, tmp)
+        return _ingest(ws, kind, [str(p) for p in paths], fmt, mapping or {}, opts, progress, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -96,13 +121,53 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[str, str],
-            timezone: str | None, progress: Progress | None, tmp: Path) -> IngestResult:
+@dataclass
+class _Read:
+    """Every source of one ingest, normalised (still lazy)."""
+
+    goods: list[Any] = field(default_factory=list)
+    bads: list[Any] = field(default_factory=list)
+    counts: list[Any] = field(default_factory=list)
+    skips: list[Any] = field(default_factory=list)
+    links: list[Any] = field(default_factory=list)
+    nullable: set[str] = field(default_factory=set)
+    presets: list[str] = field(default_factory=list)
+    parse_rejected: int = 0
+
+
+def _read_sources(files: list[tuple[str, Path]], kind: str, fmt: str, mapping: dict[str, str],
+                  opts: IngestOptions, progress: Progress | None, tmp: Path) -> _Read:
     import polars as pl
 
-    from pqlcli.ingest.mapping import normalize_source
+    from pqlcli.ingest.mapping import NormalizeOptions, normalize_source
     from pqlcli.ingest.presets import READERS
-    from pqlcli.ingest.readers import expand_paths, open_source
+    from pqlcli.ingest.readers import open_source
+
+    read = _Read()
+    nopts = NormalizeOptions(timezone=opts.timezone, date_format=opts.date_format, force=opts.force)
+    for label, path in files:
+        if progress:
+            progress.update(description=f"Reading {Path(label).name}")
+        for source in open_source(label, path, tmp, fmt if fmt in READERS else None):
+            normalized = normalize_source(source, kind, fmt, mapping, nopts)
+            read.goods.append(normalized.good.with_columns(pl.lit(opts.source or normalized.preset).alias("_source")))
+            read.bads.append(normalized.rejects)
+            read.counts.append(source.frame.select(pl.len().alias("n")))
+            read.parse_rejected += 0 if source.parse_rejects is None else len(source.parse_rejects)
+            read.presets.append(normalized.preset)
+            read.nullable.update(normalized.nullable)
+            if normalized.skipped is not None:
+                read.skips.append(normalized.skipped)
+            if normalized.links is not None:
+                read.links.append(normalized.links)
+        if progress:
+            progress.advance(1)
+    return read
+
+
+def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[str, str],
+            opts: IngestOptions, progress: Progress | None, tmp: Path) -> IngestResult:
+    from pqlcli.ingest.readers import expand_paths
 
     files = expand_paths(paths, tmp)
     if progress:
@@ -110,56 +175,112 @@ def _ingest(ws: Workspace, kind: str, paths: list[str], fmt: str, mapping: dict[
     hasher = ThreadPoolExecutor(max_workers=1)  # sha256 of the inputs overlaps the Polars work
     try:
         digests = {path: hasher.submit(_sha256, path) for _, path in files}
-        goods, bads, counts, used = [], [], [], []
-        parse_rejected = 0
-        for label, path in files:
-            if progress:
-                progress.update(description=f"Reading {Path(label).name}")
-            for source in open_source(label, path, tmp, fmt if fmt in READERS else None):
-                normalized = normalize_source(source, kind, fmt, mapping, timezone)
-                goods.append(normalized.good)
-                bads.append(normalized.rejects)
-                counts.append(source.frame.select(pl.len().alias("n")))
-                parse_rejected += 0 if source.parse_rejects is None else len(source.parse_rejects)
-                used.append(normalized.preset)
-            if progress:
-                progress.advance(1)
+        read = _read_sources(files, kind, fmt, mapping, opts, progress, tmp)
         if progress:
             progress.update(description=f"Writing {kind}")
-        good = _concat(goods)
-        rejects = _Rejects(_concat(bads), _concat(counts), parse_rejected)
+        skipped = _skip_counts(read.skips)
+        links = _store_links(ws, read.links)
+        if links and opts.precedence:
+            from pqlcli.ingest.identity import save_precedence
+
+            save_precedence(ws, opts.precedence)
+        rejects = _Rejects(_concat(read.bads), _concat(read.counts), read.parse_rejected, sum(skipped.values()),
+                           sorted(read.nullable))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        rejects_tmp = tmp / "rejects.csv"
-        if kind == "events":
-            result = _merge_events(ws, good, rejects, rejects_tmp, tmp, stamp)
-        else:
-            result = _merge_entities(ws, kind, good, rejects, rejects_tmp, tmp)
-        result.formats = tuple(dict.fromkeys(used))
-        if result.rejected:
-            target = ws.rejects_path(kind, stamp)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(rejects_tmp, target)
-            result.rejects_path = target
-        now = datetime.now(UTC).isoformat()
-        info = ws.table_info(kind)
-        sources = list(info.get("sources", []))
-        for label, path in files:
-            sources.append({"path": label if label == "<stdin>" else str(Path(label).resolve()),
-                            "sha256": digests[path].result(), "rows": result.read if len(files) == 1 else None,
-                            "ingested_at": now})
-        if ws.has_table(kind):
-            table = ws.scan(kind)
-            schema = {c: str(t) for c, t in table.collect_schema().items()}
-            result.total_rows = int(table.select(pl.len()).collect().item())
-        else:
-            schema = {}
-        formats = sorted({*info.get("formats", []), *result.formats})  # `pql export crm` keys on CRM ids
-        ws.update_table_info(kind, sources=sources, rows=result.total_rows, schema=schema, formats=formats)
+        result = _merge(ws, kind, _concat(read.goods), rejects, tmp, stamp, opts, links)
+        result.formats = tuple(dict.fromkeys(read.presets))
+        result.skipped, result.links = skipped, links
+        _record_sources(ws, kind, files, digests, result)
         if progress:
             progress.advance(1)
         return result
     finally:
         hasher.shutdown(wait=True, cancel_futures=True)
+
+
+def _merge(ws: Workspace, kind: str, good: Any, rejects: _Rejects, tmp: Path, stamp: str, opts: IngestOptions,
+           links: int) -> IngestResult:
+    from pqlcli.ingest import identity
+
+    rejects_tmp = tmp / "rejects.csv"
+    if kind == "events":
+        if links:
+            _apply_resolution(None, identity.resolve(ws, opts.precedence))
+        result = _merge_events(ws, good, rejects, rejects_tmp, tmp, stamp, opts)
+    else:
+        result = _merge_entities(ws, kind, good, rejects, rejects_tmp, tmp, opts, stamp)
+        if opts.precedence:
+            identity.save_precedence(ws, opts.precedence)
+        _apply_resolution(result, identity.resolve(ws, opts.precedence))
+    if rejects.written:
+        target = ws.rejects_path(kind, stamp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(rejects_tmp, target)
+        result.rejects_path = target
+    result.rejected, result.nulled, result.first_rejects = rejects.rejected, rejects.nulled, rejects.first
+    _identity_counts(ws, result)
+    return result
+
+
+def _apply_resolution(result: IngestResult | None, resolution: Any) -> None:
+    if result is not None:
+        result.parts_rekeyed += resolution.parts_rekeyed
+
+
+def _identity_counts(ws: Workspace, result: IngestResult) -> None:
+    import polars as pl
+
+    from pqlcli.ingest.identity import IDENTITIES
+
+    if not ws.has_table(IDENTITIES):
+        return
+    aliases = ws.scan(IDENTITIES).filter(pl.col("alias") != pl.col("canonical_id"))
+    merged = aliases.group_by("kind", "record").len().collect()
+    counts = {(k, r): n for k, r, n in merged.iter_rows()}
+    result.users_merged, result.accounts_merged = counts.get(("user", True), 0), counts.get(("account", True), 0)
+    result.anonymous_linked = counts.get(("user", False), 0)
+
+
+def _skip_counts(frames: list[Any]) -> dict[str, int]:
+    if not frames:
+        return {}
+    import polars as pl
+
+    counts = _collect([_concat(frames).group_by("reason").agg(pl.col("n").sum()).sort("reason")], "input")[0]
+    return {r: int(n) for r, n in counts.iter_rows()}
+
+
+def _store_links(ws: Workspace, frames: list[Any]) -> int:
+    if not frames:
+        return 0
+    from pqlcli.ingest.identity import add_links
+
+    return add_links(ws, _collect([_concat(frames).unique()], "input")[0])
+
+
+def _record_sources(ws: Workspace, kind: str, files: list[tuple[str, Path]], digests: dict[Path, Any],
+                    result: IngestResult) -> None:
+    import polars as pl
+
+    now = datetime.now(UTC).isoformat()
+    info = ws.table_info(kind)
+    sources = list(info.get("sources", []))
+    for label, path in files:
+        sources.append({"path": label if label == "<stdin>" else str(Path(label).resolve()),
+                        "sha256": digests[path].result(), "rows": result.read if len(files) == 1 else None,
+                        "ingested_at": now})
+    schema: dict[str, str] = {}
+    if ws.has_table(kind):
+        table = ws.scan(kind)
+        schema = {c: str(t) for c, t in table.collect_schema().items()}
+        result.total_rows = int(table.select(pl.len()).collect().item())
+    # `pql export crm` keys on CRM ids when a table came from a CRM export
+    extra: dict[str, Any] = {"formats": sorted({*info.get("formats", []), *result.formats})}
+    if kind == "events":
+        from pqlcli.ingest.eventid import SCHEME
+
+        extra["event_id_scheme"] = SCHEME
+    ws.update_table_info(kind, sources=sources, rows=result.total_rows, schema=schema, **extra)
 
 
 def _concat(frames: list[Any]) -> Any:
@@ -189,33 +310,70 @@ def _row_hash(columns: Iterable[str]) -> Any:
 
 @dataclass
 class _Rejects:
-    plan: Any  # the rejected rows (row, reason, source, original fields)
+    plan: Any  # the rejected rows (row, reason, outcome, source, original fields), and rows with NULLed values
     counts: Any  # rows of every source frame (cheap: CSV line count, Parquet metadata)
     parse_rejected: int  # JSON lines that were not objects (already in ``plan``, not in ``counts``)
+    skipped: int = 0  # rows that belong to no table (counted, not rejected)
+    nullable: list[str] = field(default_factory=list)  # optional parsed columns that may have been NULLed
+    written: bool = False
+    rejected: int = 0
+    nulled: dict[str, int] = field(default_factory=dict)
+    first: list[str] = field(default_factory=list)
 
 
-def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path, what: str) -> tuple[int, int]:
+def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path, what: str) -> int:
     """Usable rows to ``staged`` (Parquet) in one streaming pass; rejects to ``rejects_tmp`` (CSV).
 
-    Returns (rows read, rows rejected). The rows of the sources are counted (nearly free) and compared
-    with the usable rows written: only when some are missing does a second pass write the rejects, so
-    the common case reads the input once, with no second branch in the plan.
+    Returns the rows read. The rows of the sources are counted (nearly free) and compared with the
+    usable rows written: only when some are missing (or an optional value was set to NULL) does a
+    second pass write the rejects, so the common case reads the input once.
     """
     import polars as pl
 
+    from pqlcli.ingest.strict import first_reasons
+
     _collect([good.sink_parquet(staged, lazy=True)], what)
-    usable = int(pl.scan_parquet(staged).select(pl.len()).collect().item())
+    stats = pl.scan_parquet(staged).select(pl.len().alias("n"), *[pl.col(c).null_count() for c in rejects.nullable]).collect()
+    usable = int(stats["n"][0])
     total = int(_collect([rejects.counts.select(pl.col("n").sum())], what)[0].item()) + rejects.parse_rejected
-    if total == usable:
-        return total, 0
+    if total - rejects.skipped == usable and not any(stats[c][0] for c in rejects.nullable):
+        return total
     _collect([rejects.plan.sink_csv(rejects_tmp, lazy=True)], what)
-    rejected = int(pl.scan_csv(rejects_tmp, infer_schema=False).select(pl.len()).collect().item())
-    return usable + rejected, rejected
+    frame = pl.read_csv(rejects_tmp, infer_schema=False, columns=["outcome", "reason"])
+    rejects.written = frame.height > 0
+    rejects.rejected = frame.filter(pl.col("outcome") == "rejected").height
+    kept = frame.filter(pl.col("outcome") != "rejected")["reason"]
+    rejects.nulled = {c: int(kept.str.contains(f"{c} set to NULL", literal=True).sum()) for c in rejects.nullable}
+    rejects.nulled = {c: n for c, n in rejects.nulled.items() if n}
+    rejects.first = first_reasons(rejects_tmp) if rejects.rejected else []
+    return usable + rejects.rejected + rejects.skipped
 
 
-def _event_ids(hash_cols: list[str]) -> Any:
-    """``event_id``, with ``"h:" + row hash`` only where it is missing (the hash is not computed otherwise)."""
+def _check_rate(ws: Workspace, kind: str, read: int, rejects: _Rejects, rejects_tmp: Path, stamp: str,
+                opts: IngestOptions) -> None:
+    """Above the allowed reject rate: keep the rejects file, write nothing else, fail."""
+    from pqlcli.ingest.strict import check_reject_rate
+
+    rate = opts.max_reject_rate
+    if rate is None or read == 0 or rejects.rejected / read <= rate:
+        return
+    target = ws.rejects_path(kind, stamp)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(rejects_tmp, target)
+    check_reject_rate(kind, read, rejects.rejected, rate, target)
+
+
+def _event_ids(schema: dict[str, Any], extras: list[str]) -> Any:
+    """``event_id``, with the version-independent row hash only where it is missing (the hash is not
+    computed for rows that carry an id)."""
     import polars as pl
+
+    from pqlcli.ingest.eventid import event_id_expr
+
+    hashed = event_id_expr(schema, extras)
+    if "event_id" not in schema:
+        return hashed
+    columns = list(dict.fromkeys(["event_id", "source_user_id", "event", "timestamp", *extras]))
 
     def fill(batch: pl.Series) -> pl.Series:
         ids = batch.struct.field("event_id")
@@ -224,11 +382,10 @@ def _event_ids(hash_cols: list[str]) -> Any:
         frame = batch.struct.unnest()
         if ids.null_count() < len(ids):
             idx = ids.is_null().arg_true()
-            hashed = frame[idx].select(pl.lit("h:") + _row_hash(hash_cols).cast(pl.String)).to_series()
-            return ids.scatter(idx, hashed)
-        return frame.select((pl.lit("h:") + _row_hash(hash_cols).cast(pl.String)).alias("event_id")).to_series()
+            return ids.scatter(idx, frame[idx].select(hashed).to_series())
+        return frame.select(hashed).to_series().alias("event_id")
 
-    return pl.struct(["event_id", *hash_cols]).map_batches(fill, return_dtype=pl.String, is_elementwise=True)
+    return pl.struct(columns).map_batches(fill, return_dtype=pl.String, is_elementwise=True)
 
 
 _HASH_LOOKUP = True  # tests turn it off to exercise the join fallback
@@ -313,28 +470,42 @@ def _has_new_ids(staged: Any, known: Any, rows: int) -> bool:
     return False
 
 
-def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path, tmp: Path,
-                  stamp: str) -> IngestResult:
+EVENT_EXTRAS = ("source_user_id", "source")  # the raw id the export used, and the system it came from
+
+
+def _canonical_events(ws: Workspace, good: Any) -> tuple[Any, list[str]]:
+    """Events keyed by the person's canonical id (``source_user_id`` keeps the raw one), with ids."""
     import polars as pl
 
+    from pqlcli.ingest.identity import canonical_ids
     from pqlcli.workspace.schema import EVENTS, polars_dtype
 
+    good = good.rename({"_source": "source"}).with_columns(pl.col("user_id").alias("source_user_id"))
     schema = good.collect_schema()
     for col, kind in EVENTS.columns.items():
         if col not in schema:
             good = good.with_columns(pl.lit(None, dtype=polars_dtype(kind)).alias(col))
-    extras = [c for c in schema if c not in EVENTS.columns]
-    hash_cols = ["user_id", "event", "timestamp", *extras]
-    if "event_id" in schema:
-        good = good.with_columns(_event_ids(hash_cols).alias("event_id"))
-    else:
-        good = good.with_columns((pl.lit("h:") + _row_hash(hash_cols).cast(pl.String)).alias("event_id"))
-    if ws.has_table("users"):
+    extras = [c for c in schema if c not in EVENTS.columns and c not in EVENT_EXTRAS]
+    good = good.with_columns(_event_ids(dict(schema), extras).alias("event_id"))
+    users, accounts = canonical_ids(ws, "users"), canonical_ids(ws, "accounts")
+    if users.height:
+        good = good.with_columns(pl.col("user_id").replace(users["id"], users["canonical"]))
+    if accounts.height:
+        good = good.with_columns(pl.col("account_id").replace(accounts["id"], accounts["canonical"]))
+    if ws.has_table("users") and "account_id" in ws.scan("users").collect_schema():
         good = good.with_columns(_account_from_users(ws).alias("account_id"))
-    good = good.select([*EVENTS.columns, *extras])
+    return good.select([*EVENTS.columns, *EVENT_EXTRAS, *extras]), extras
+
+
+def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path, tmp: Path,
+                  stamp: str, opts: IngestOptions) -> IngestResult:
+    import polars as pl
+
+    good, _ = _canonical_events(ws, good)
     staged = tmp / "staged.parquet"
-    read, rejected = _sink_outputs(good, rejects, staged, rejects_tmp, "events")
-    usable = read - rejected
+    read = _sink_outputs(good, rejects, staged, rejects_tmp, "events")
+    _check_rate(ws, "events", read, rejects, rejects_tmp, stamp, opts)
+    usable = read - rejects.rejected - rejects.skipped
     part_tmp = staged
     added = usable
     if usable and not _ids_are_new(ws, staged, usable):
@@ -350,58 +521,77 @@ def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path
             _collect([fresh.unique(subset=["event_id"], keep="first", maintain_order=True)
                       .sink_parquet(part_tmp, lazy=True)], "events")
             added = int(pl.scan_parquet(part_tmp).select(pl.len()).collect().item())
+    if added and opts.dedupe_window and ws.has_table("events"):
+        from pqlcli.ingest.dedupe import drop_cross_source_duplicates
+
+        part_tmp, added = drop_cross_source_duplicates(ws, part_tmp, tmp, opts.dedupe_window)
     if added:
         folder = ws.table_path("events")
         folder.mkdir(parents=True, exist_ok=True)
         os.replace(part_tmp, folder / f"part-{stamp}.parquet")
-    return IngestResult("events", read=read, added=added, duplicates=read - added - rejected, rejected=rejected)
+    return IngestResult("events", read=read, added=added, duplicates=usable - added)
 
 
 def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, rejects_tmp: Path,
-                    tmp: Path) -> IngestResult:
+                    tmp: Path, opts: IngestOptions, stamp: str = "") -> IngestResult:
+    """Upsert the rows into the records of their source (keyed by source and id); the ``users`` /
+    ``accounts`` table is then derived from the records by :func:`pqlcli.ingest.identity.resolve`."""
     import polars as pl
 
+    from pqlcli.ingest.identity import RECORDS, SEQ, SOURCE
     from pqlcli.workspace.schema import SCHEMAS
 
     key = SCHEMAS[kind].key
     assert key is not None
+    records = RECORDS[kind]
+    _adopt_legacy_table(ws, kind)
     staged = tmp / "staged.parquet"
-    read, rejected = _sink_outputs(good, rejects, staged, rejects_tmp, kind)
-    keys = pl.scan_parquet(staged).select(pl.col(key).n_unique().alias("u"), pl.len().alias("n")).collect()
-    unique_keys = keys["u"][0] == keys["n"][0]
+    read = _sink_outputs(good, rejects, staged, rejects_tmp, kind)
+    _check_rate(ws, kind, read, rejects, rejects_tmp, stamp, opts)
+    keys = [key, SOURCE]
     # a newer row for the same id later in the input wins
-    new = pl.scan_parquet(staged)
-    if not unique_keys:
-        new = new.with_row_index("_order").unique(subset=[key], keep="last").sort("_order").drop("_order")
-    new_cols = list(new.collect_schema())
-    if not ws.has_table(kind):
-        added = int(new.select(pl.len()).collect().item())
-        if added:
-            if unique_keys:  # the staged file is the table: move it into place (an atomic rename)
-                os.replace(staged, ws.table_path(kind))
-            else:
-                ws.write_table(kind, new)
-        return IngestResult(kind, read=read, added=added, duplicates=read - added - rejected, rejected=rejected)
-    old = ws.scan(kind)
+    new = pl.scan_parquet(staged).with_row_index("_order").unique(subset=keys, keep="last").sort("_order").drop("_order")
+    seq = int(datetime.now(UTC).timestamp() * 1_000_000)
+    compare = [c for c in new.collect_schema() if c not in keys]
+    added, updated = _entity_changes(ws.scan_or_none(records), new, keys, compare)
+    if added or updated:
+        new = new.with_columns(pl.lit(seq, pl.Int64).alias(SEQ))
+        old = ws.scan_or_none(records)
+        table = new if old is None else pl.concat([old.join(new.select(keys), on=keys, how="anti"), new], how="diagonal_relaxed")
+        ws.write_table(records, table.collect())
+    return IngestResult(kind, read=read, added=added, updated=updated,
+                        duplicates=read - added - updated - rejects.rejected - rejects.skipped)
+
+
+def _entity_changes(old: Any, new: Any, keys: list[str], compare: list[str]) -> tuple[int, int]:
+    """(new records, changed records) of ``new`` against the stored records ``old``."""
+    import polars as pl
+
+    if old is None:
+        return int(new.select(pl.len()).collect().item()), 0
     old_cols = list(old.collect_schema())
-    compare = [c for c in new_cols if c != key]
-    old_h = old.select(key, *[(pl.col(c) if c in old_cols else pl.lit(None)).alias(c) for c in compare])
-    old_h = old_h.select(key, _row_hash(compare).alias("_old"))
+    old_h = old.select(*keys, *[(pl.col(c) if c in old_cols else pl.lit(None)).alias(c) for c in compare])
+    old_h = old_h.select(*keys, _row_hash(compare).alias("_old"))
     status = (
-        new.select(key, _row_hash(compare).alias("_new"))
-        .join(old_h, on=key, how="left")
+        new.select(*keys, _row_hash(compare).alias("_new"))
+        .join(old_h, on=keys, how="left", nulls_equal=True)
         .select(
             pl.col("_old").is_null().sum().alias("added"),
             (pl.col("_old").is_not_null() & (pl.col("_old") != pl.col("_new"))).sum().alias("updated"),
         )
         .collect()
     )
-    added, updated = int(status["added"][0]), int(status["updated"][0])
-    if added or updated:
-        kept = old.join(new.select(key), on=key, how="anti")
-        ws.write_table(kind, pl.concat([kept, new], how="diagonal_relaxed"))
-    return IngestResult(kind, read=read, added=added, updated=updated,
-                        duplicates=read - added - updated - rejected, rejected=rejected)
+    return int(status["added"][0]), int(status["updated"][0])
+
+
+def _adopt_legacy_table(ws: Workspace, kind: str) -> None:
+    """A workspace made before identity resolution has a users/accounts table but no records: adopt it."""
+    import polars as pl
+
+    from pqlcli.ingest.identity import RECORDS, SEQ, SOURCE
+
+    if ws.has_table(kind) and not ws.has_table(RECORDS[kind]):
+        ws.write_table(RECORDS[kind], ws.scan(kind).with_columns(pl.lit("legacy").alias(SOURCE), pl.lit(0, pl.Int64).alias(SEQ)).collect())
 
 
 _SNAKE = re.compile(r"[^0-9a-zA-Z]+")
@@ -413,4 +603,4 @@ def snake(name: str) -> str:
     return out or "column"
 
 
-__all__ = ["KINDS", "IngestResult", "ingest", "snake"]
+__all__ = ["KINDS", "IngestOptions", "IngestResult", "ingest", "snake"]

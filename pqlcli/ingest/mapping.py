@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -10,7 +10,7 @@ from pqlcli.errors import DataError, UsageError
 from pqlcli.ingest import normalize as nz
 from pqlcli.ingest.presets import PRESETS, Candidate, Preset, candidate_label, detect_preset, preset_for
 from pqlcli.ingest.readers import ROW, SOURCE, Source
-from pqlcli.workspace.schema import SCHEMAS
+from pqlcli.workspace.schema import SCHEMAS, TableSchema
 
 # Segment envelope and library fields are not user traits
 _JSON_TRAIT_PREFIXES = ("traits.", "properties.")
@@ -19,8 +19,11 @@ _JSON_TRAIT_PREFIXES = ("traits.", "properties.")
 @dataclass
 class Normalized:
     good: pl.LazyFrame  # canonical columns + extras
-    rejects: pl.LazyFrame  # row, reason, source + the original fields (as text)
+    rejects: pl.LazyFrame  # row, reason, outcome, source + the original fields (as text)
     preset: str
+    skipped: pl.LazyFrame | None = None  # reason, n: rows that belong to no table (identity calls...)
+    links: pl.LazyFrame | None = None  # identity links found in the rows
+    nullable: list[str] = field(default_factory=list)  # optional parsed columns that may be set to NULL
 
 
 def _find(columns: list[str], candidate: Candidate) -> Candidate | None:
@@ -76,7 +79,7 @@ def _list(columns: list[str]) -> str:
     return (shown + f" and {len(columns) - 30} more") if len(columns) > 30 else (shown or "none")
 
 
-def _canonical_expr(canon: str, kind_of: str, src: Candidate, source: Source, timezone: str | None,
+def _canonical_expr(canon: str, kind_of: str, src: Candidate, source: Source, options: NormalizeOptions,
                     preset: Preset) -> pl.Expr:
     if isinstance(src, tuple):
         return pl.concat_str([nz.text_expr(p) for p in src], separator=" ", ignore_nulls=True).pipe(
@@ -84,7 +87,8 @@ def _canonical_expr(canon: str, kind_of: str, src: Candidate, source: Source, ti
         )
     dtype = source.schema.get(src)
     if kind_of == "datetime":
-        return nz.timestamp_expr(src, dtype, timezone, epoch_local=preset.epoch_local_time)
+        fmt = options.date_formats.get(src)
+        return nz.timestamp_expr(src, dtype, options.timezone, epoch_local=preset.epoch_local_time, fmt=fmt)
     if kind_of == "int":
         return nz.int_expr(src)
     if kind_of == "float":
@@ -101,52 +105,131 @@ def _canonical_expr(canon: str, kind_of: str, src: Candidate, source: Source, ti
     return nz.text_expr(src)
 
 
-def normalize_source(source: Source, kind: str, fmt: str, mapping: dict[str, str], timezone: str | None) -> Normalized:
+@dataclass
+class NormalizeOptions:
+    timezone: str | None = None
+    date_format: str | None = None  # strftime for every date column written as text (else detected)
+    force: bool = False  # ingest a file that looks like another table
+    date_formats: dict[str, str] = field(default_factory=dict)  # source column -> strftime (filled per source)
+
+
+def _strict_checks(source: Source, kind: str, mapping: dict[str, str], resolved: dict[str, Candidate],
+                   options: NormalizeOptions, preset: Preset) -> NormalizeOptions:
+    """Refuse wrong tables and wrong mappings; decide each text date column's format."""
+    from dataclasses import replace
+
+    from pqlcli.ingest import strict
+
+    if not options.force:
+        strict.check_table_shape(source, kind, dict(resolved), bool(preset.segment_types) and "type" in source.schema)
+    strict.check_mapped_values(source, kind, mapping, dict(resolved))
+    if options.date_format:
+        dated = {src: options.date_format for canon, src in resolved.items()
+                 if isinstance(src, str) and SCHEMAS[kind].columns.get(canon) == "datetime"}
+    else:
+        dated = strict.detect_date_formats(source, kind, dict(resolved))
+    return replace(options, date_formats=dated)
+
+
+def _row_fallbacks(canon: str, kind_of: str, resolved: Candidate, source: Source, options: NormalizeOptions,
+                   preset: Preset, mapping: dict[str, str]) -> pl.Expr:
+    """The canonical expression, with the preset's other candidates as per-row fallbacks where asked."""
+    first = _canonical_expr(canon, kind_of, resolved, source, options, preset)
+    if canon not in preset.per_row or canon in mapping:
+        return first
+    others = [f for f in (_find(source.columns, c) for c in preset.columns[canon]) if f is not None and f != resolved]
+    if not others:
+        return first
+    return pl.coalesce([first, *[_canonical_expr(canon, kind_of, o, source, options, preset) for o in others]])
+
+
+def _skip_rules(source: Source, kind: str, preset: Preset) -> list[tuple[pl.Expr, pl.Expr]]:
+    """Rows that are not rows of this table but not errors either (other Segment calls, Mixpanel system
+    events): skipped and counted by reason."""
+    rules: list[tuple[pl.Expr, pl.Expr]] = []
+    if preset.segment_types and "type" in source.schema:
+        rules.append((pl.col("type").is_not_null() & ~pl.col("type").is_in(list(preset.segment_types)),
+                      pl.format("Segment {} call", pl.col("type"))))
+    event_col = preset.columns.get("event", [None])[0]
+    if preset.system_events and isinstance(event_col, str) and event_col in source.schema:
+        rules.append((pl.col(event_col).is_in(list(preset.system_events)),
+                      pl.format("Mixpanel {} (identity bookkeeping)", pl.col(event_col))))
+    return rules
+
+
+def _link_frame(source: Source, preset: Preset, kind: str) -> pl.LazyFrame | None:
+    """Identity links (``kind``, ``a``, ``b``, ``source``) found in the rows of this source."""
+    frames = []
+    for a, b, label in preset.links:
+        if a in source.schema and b in source.schema:
+            frames.append(source.frame.select(
+                pl.lit("users").alias("kind"), nz.id_expr(a).alias("a"), nz.id_expr(b).alias("b"),
+                pl.lit(label).alias("source")))
+    if not frames:
+        return None
+    return pl.concat(frames).filter(pl.col("a").is_not_null() & pl.col("b").is_not_null() & (pl.col("a") != pl.col("b"))).unique()
+
+
+def normalize_source(source: Source, kind: str, fmt: str, mapping: dict[str, str],
+                     options: NormalizeOptions | str | None = None) -> Normalized:
+    if not isinstance(options, NormalizeOptions):
+        options = NormalizeOptions(timezone=options)
     preset_name = fmt if fmt in PRESETS else detect_preset(source.columns, kind, source.container) or "generic"
     preset = preset_for(preset_name, kind)
     schema = SCHEMAS[kind]
     resolved = resolve_columns(source, kind, preset, mapping)
-
+    options = _strict_checks(source, kind, mapping, resolved, options, preset)
     exprs: dict[str, pl.Expr] = {}
     for canon, src in resolved.items():
         kind_of = schema.columns.get(canon, "float" if kind == "events" else "str")
-        exprs[canon] = _canonical_expr(canon, kind_of, src, source, timezone, preset)
+        exprs[canon] = _row_fallbacks(canon, kind_of, src, source, options, preset, mapping)
     used = {p for src in resolved.values() for p in ((src,) if isinstance(src, str) else src)}
     extras = _extra_exprs(source, kind, preset, used, set(exprs))
+    frame = source.frame.with_columns(**{f"__c_{name}": expr for name, expr in {**exprs, **extras}.items()})
+    skips = _skip_rules(source, kind, preset)
+    checks, nulls = _row_checks(resolved, schema)
+    skipped = pl.any_horizontal([c for c, _ in skips]) if skips else pl.lit(False)
+    bad = pl.any_horizontal([cond for cond, _ in checks]) & ~skipped
+    nulled = (pl.any_horizontal([cond for cond, _ in nulls]) if nulls else pl.lit(False)) & ~skipped & ~bad
+    good = frame.filter(~bad & ~skipped).select([pl.col(f"__c_{name}").alias(name) for name in [*exprs, *extras]])
+    reason = pl.coalesce([pl.when(cond).then(text) for cond, text in checks])
+    null_reason = pl.concat_str([pl.when(cond).then(text) for cond, text in nulls], separator="; ", ignore_nulls=True) if nulls else pl.lit(None, pl.String)
+    rejects = frame.filter(bad | nulled).select(
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.when(bad).then(reason).otherwise(null_reason).alias("reason"),
+        pl.when(bad).then(pl.lit("rejected")).otherwise(pl.lit("kept, value set to NULL")).alias("outcome"),
+        pl.col(SOURCE).alias("source"),
+        *[pl.col(c).cast(pl.String) for c in source.columns if c not in ("row", "reason", "outcome", "source")],
+    )
+    if source.parse_rejects is not None:
+        rejects = pl.concat([source.parse_rejects.lazy().with_columns(pl.lit("rejected").alias("outcome")), rejects],
+                            how="diagonal_relaxed")
+    skip_counts = None
+    if skips:
+        skip_reason = pl.coalesce([pl.when(c).then(t) for c, t in skips])
+        skip_counts = frame.filter(skipped).group_by(skip_reason.alias("reason")).agg(pl.len().alias("n"))
+    nulled_cols = [canon for canon, src in resolved.items() if schema.columns.get(canon) == "datetime"
+                   and canon not in schema.required and isinstance(src, str)]
+    return Normalized(good, rejects, preset.name, skip_counts, _link_frame(source, preset, kind), nulled_cols)
 
-    tmp = {f"__c_{name}": expr for name, expr in {**exprs, **extras}.items()}
-    frame = source.frame.with_columns(**tmp)
 
-    # (condition, reason text): conditions are cheap and run on every row; texts only on rejected rows
+def _row_checks(resolved: dict[str, Candidate], schema: TableSchema) -> tuple[list[tuple[pl.Expr, pl.Expr]], list[tuple[pl.Expr, pl.Expr]]]:
+    """(rejecting checks, nulling checks): each a (condition, reason text) pair. An unparseable required
+    value rejects the row; an unparseable optional one becomes NULL (the row is kept)."""
     checks: list[tuple[pl.Expr, pl.Expr]] = []
-    if preset.segment_types and "type" in source.schema:
-        allowed = list(preset.segment_types)
-        checks.append((
-            pl.col("type").is_not_null() & ~pl.col("type").is_in(allowed),
-            pl.format("a Segment {} call is not a row of the " + kind + " table", pl.col("type")),
-        ))
+    nulls: list[tuple[pl.Expr, pl.Expr]] = []
     for canon, src in resolved.items():
         if schema.columns.get(canon) == "datetime" and isinstance(src, str):
             raw = pl.col(src).cast(pl.String).str.strip_chars()
-            checks.append((
-                pl.col(f"__c_{canon}").is_null() & pl.col(src).is_not_null() & (raw != ""),
-                pl.format(f"unparseable {canon} in column {src!r}: {{}}", raw),
-            ))
+            failed = pl.col(f"__c_{canon}").is_null() & pl.col(src).is_not_null() & (raw != "")
+            if canon in schema.required:
+                checks.append((failed, pl.format(f"unparseable {canon} in column {src!r}: {{}}", raw)))
+            else:
+                nulls.append((failed, pl.format(f"{canon} set to NULL: unparseable value in column {src!r}: {{}}", raw)))
     for canon in schema.required:
         checks.append((pl.col(f"__c_{canon}").is_null(),
                        pl.lit(f"missing {canon} (column {candidate_label(resolved[canon])!r} is empty)")))
-    bad = pl.any_horizontal([cond for cond, _ in checks])
-    good = frame.filter(~bad).select([pl.col(f"__c_{name}").alias(name) for name in [*exprs, *extras]])
-    reason = pl.coalesce([pl.when(cond).then(text) for cond, text in checks])
-    rejects = frame.filter(bad).select(
-        pl.col(ROW).cast(pl.Int64).alias("row"),
-        reason.alias("reason"),
-        pl.col(SOURCE).alias("source"),
-        *[pl.col(c).cast(pl.String) for c in source.columns if c not in ("row", "reason", "source")],
-    )
-    if source.parse_rejects is not None:
-        rejects = pl.concat([source.parse_rejects.lazy(), rejects], how="diagonal_relaxed")
-    return Normalized(good, rejects, preset.name)
+    return checks, nulls
 
 
 def _extra_exprs(source: Source, kind: str, preset: Preset, used: set[str], taken: set[str]) -> dict[str, pl.Expr]:

@@ -59,7 +59,7 @@ def epoch_to_utc(expr: pl.Expr, timezone: str | None = None) -> pl.Expr:
 
 
 def timestamp_expr(col: str, dtype: pl.DataType | None = None, timezone: str | None = None,
-                   epoch_local: bool = False) -> pl.Expr:
+                   epoch_local: bool = False, fmt: str | None = None) -> pl.Expr:
     """Parse a column of timestamps in any supported shape to ``Datetime('us', 'UTC')``; unparseable -> null.
 
     Accepted: ISO-8601 with or without offset ('Z', '+02:00', '+0200'), 'YYYY-MM-DD HH:MM[:SS[.ffffff]]',
@@ -67,6 +67,8 @@ def timestamp_expr(col: str, dtype: pl.DataType | None = None, timezone: str | N
     ``timezone`` (default UTC). Rows may mix formats.
     """
     c = pl.col(col)
+    if fmt is not None and (dtype is None or dtype == pl.String):
+        return pl.coalesce(formatted_timestamp(c, fmt, timezone), _general_timestamp(c, timezone, epoch_local))
     if dtype is None or dtype == pl.String:
         return c.map_batches(lambda s: _fast_batch(s, timezone, epoch_local), return_dtype=UTC_DTYPE,
                              is_elementwise=True)
@@ -81,6 +83,26 @@ def timestamp_expr(col: str, dtype: pl.DataType | None = None, timezone: str | N
             return epoch_to_utc(c, timezone if epoch_local else None)
         c = c.cast(pl.String)
     return _general_timestamp(c, timezone, epoch_local)
+
+
+def formatted_timestamp(c: pl.Expr, fmt: str, timezone: str | None) -> pl.Expr:
+    """Text in a strftime ``fmt`` (naive values read in ``timezone``, default UTC) to UTC; else null."""
+    text = c.cast(pl.String).str.strip_chars()
+    if "%z" in fmt or "%#z" in fmt:
+        return text.str.to_datetime(fmt, time_zone="UTC", strict=False, time_unit=TIME_UNIT).cast(UTC_DTYPE)
+    if not any(code in fmt for code in ("%H", "%I", "%M", "%S", "%T", "%R", "%c")):
+        # a date format also reads the same date followed by a time
+        naive = pl.coalesce(
+            text.str.to_datetime(fmt + " %H:%M:%S", strict=False, time_unit=TIME_UNIT),
+            text.str.to_datetime(fmt + " %H:%M", strict=False, time_unit=TIME_UNIT),
+            text.str.to_date(fmt, strict=False).cast(pl.Datetime(TIME_UNIT)),
+        )
+        return _localize(naive, timezone).cast(UTC_DTYPE)
+    return _localize(text.str.to_datetime(fmt, strict=False, time_unit=TIME_UNIT), timezone).cast(UTC_DTYPE)
+
+
+# day/month/year with slashes (or dots, dashes): which order is decided by the values
+SLASH_DATE = r"^\s*(\d{1,2})([/.\-])(\d{1,2})[/.\-](\d{4})(\s+\d{1,2}:\d{2}(:\d{2})?)?\s*$"
 
 
 def _general_timestamp(c: pl.Expr, timezone: str | None, epoch_local: bool) -> pl.Expr:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 Candidate = str | tuple[str, ...]
 
 PRESETS = ("segment", "mixpanel", "amplitude", "hubspot", "salesforce")
-READERS = ("csv", "parquet", "jsonl")
+READERS = ("csv", "parquet", "jsonl", "xlsx")
 FORMATS = ("auto", *READERS, *PRESETS)
 
 
@@ -26,6 +26,25 @@ class Preset:
     # columns whose prefix is dropped when numeric event properties are kept (properties.word_count -> word_count)
     property_prefixes: tuple[str, ...] = field(default=("properties.", "event_properties."))
     epoch_local_time: bool = False  # --timezone also applies to epoch numbers (old Mixpanel projects)
+    # canonical columns filled row by row from every candidate present (first non-empty wins)
+    per_row: tuple[str, ...] = ()
+    # identity links: (column, column, label); a row with both (different) values links the two ids
+    links: tuple[tuple[str, str, str], ...] = ()
+    # events with these names are identity bookkeeping: skipped (counted), not usage
+    system_events: tuple[str, ...] = ()
+
+
+SEGMENT_LINKS = (
+    ("anonymousId", "userId", "segment anonymousId"),
+    ("anonymous_id", "user_id", "segment anonymousId"),
+    ("previousId", "userId", "segment alias"),
+    ("previous_id", "user_id", "segment alias"),
+)
+MIXPANEL_LINKS = (
+    ("properties.$anon_distinct_id", "properties.$identified_id", "mixpanel $identify"),
+    ("properties.alias", "properties.distinct_id", "mixpanel $create_alias"),
+)
+MIXPANEL_SYSTEM_EVENTS = ("$identify", "$create_alias", "$merge")
 
 
 GENERIC: dict[str, dict[str, list[Candidate]]] = {
@@ -64,12 +83,14 @@ _PRESETS: dict[tuple[str, str], Preset] = {
         "segment",
         {
             "event_id": ["messageId", "message_id", "id"],
-            "user_id": ["userId", "user_id"],
+            "user_id": ["userId", "user_id", "anonymousId", "anonymous_id"],
             "account_id": ["context.groupId", "context_group_id", "context.traits.groupId", "groupId"],
             "event": ["event", "event_text"],
             "timestamp": ["timestamp", "originalTimestamp", "original_timestamp", "sentAt", "sent_at", "receivedAt"],
         },
         segment_types=("track",),
+        per_row=("user_id",),
+        links=SEGMENT_LINKS,
     ),
     ("segment", "users"): Preset(
         "segment",
@@ -83,6 +104,7 @@ _PRESETS: dict[tuple[str, str], Preset] = {
             "plan": ["traits.plan", "plan"],
         },
         segment_types=("identify",),
+        links=SEGMENT_LINKS,
     ),
     ("segment", "accounts"): Preset(
         "segment",
@@ -106,6 +128,8 @@ _PRESETS: dict[tuple[str, str], Preset] = {
             "timestamp": ["properties.time"],
         },
         epoch_local_time=True,
+        links=MIXPANEL_LINKS,
+        system_events=MIXPANEL_SYSTEM_EVENTS,
     ),
     ("amplitude", "events"): Preset(
         "amplitude",
@@ -129,6 +153,7 @@ _PRESETS: dict[tuple[str, str], Preset] = {
             "plan": ["Plan"],
             "converted_at": ["Became a Customer Date"],
         },
+        per_row=("domain",),
     ),
     ("hubspot", "users"): Preset(
         "hubspot",

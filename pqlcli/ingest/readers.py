@@ -91,6 +91,8 @@ def _container_of(name: str, head: bytes) -> str:
         return "parquet"
     if lower.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
+    if lower.endswith((".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")):
+        return "xlsx"
     if lower.endswith(".zip"):
         return "zip"
     if head.startswith(b"PAR1"):
@@ -119,8 +121,10 @@ def open_source(label: str, path: Path, tmp: Path, force_reader: str | None = No
         if real.stat().st_size == 0:
             raise DataError(f"The file {label} is empty once decompressed.", "Check the export finished.")
     container = force_reader or _container_of(name, _magic(real))
-    if container == "zip" and force_reader is None:
-        container = "zip"
+    if container == "zip" and _is_workbook(real):  # an .xlsx is a zip too: not an Amplitude export
+        container = "xlsx"
+    if container == "xlsx":
+        return [_open_excel(label, path, real, tmp)]
     if container == "csv":
         return [_open_csv(label, path, real, tmp)]
     if container == "parquet":
@@ -170,6 +174,36 @@ def _transcode(path: Path, tmp: Path) -> Path:
     with open(path, encoding="cp1252", errors="replace", newline="") as src, open(out, "w", encoding="utf-8", newline="") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
     return out
+
+
+# ---- Excel -----------------------------------------------------------------------------------------
+_UNNAMED = r"^(Column\d+|__UNNAMED__\d+|_duplicated_\d+)?$"
+
+
+def _is_workbook(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "xl/workbook.xml" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _open_excel(label: str, original: Path, path: Path, tmp: Path) -> Source:
+    """The first sheet of a workbook, every cell as text (like CSV), through Polars' ``read_excel``
+    (the calamine engine, from the ``fastexcel`` package); unnamed all-empty columns (the trailing empty
+    column Excel exports often carry) are dropped. Staged to Parquet so it is scanned like the others."""
+    import re
+
+    try:
+        frame = pl.read_excel(path, engine="calamine", infer_schema_length=0)
+    except Exception as exc:  # fastexcel raises its own error types (not a stable public hierarchy)
+        raise DataError(f"Could not read {label} as an Excel workbook: {_short(exc)}.", "Check it is a complete .xlsx export, or save it as CSV.")
+    empty = [c for c in frame.columns if re.match(_UNNAMED, c) and frame[c].null_count() == frame.height]
+    frame = frame.drop(empty)
+    staged = tmp / f"excel-{len(list(tmp.iterdir()))}.parquet"
+    frame.write_parquet(staged)
+    lazy = pl.scan_parquet(staged).with_row_index(ROW, offset=1).with_columns(pl.lit(label).alias(SOURCE))
+    return Source(label, original, "xlsx", lazy, {ROW: pl.UInt32(), **dict(frame.schema), SOURCE: pl.String()})
 
 
 # ---- Parquet ---------------------------------------------------------------------------------------

@@ -1,0 +1,329 @@
+"""Identity resolution: one person, one record (see docs/identity.md).
+
+Every users/accounts row ingested is kept as a *record* of its source (``user_records`` /
+``account_records``, keyed by source and id). Records that share a normalised email (users) or a
+normalised company domain (accounts), and ids joined by identity calls (Segment identify/alias,
+anonymousId -> userId, Mixpanel ``$identify``/``$merge``/``$create_alias``: the ``identity_links``
+table), are one connected component: one person (or account). Its canonical id is chosen
+deterministically (an id with a product record first, then one with a CRM record, then any; the
+smallest such id), so the same data always gives the same ids, whatever the order of ingests.
+
+From the records, :func:`resolve` derives the ``users`` and ``accounts`` tables (one row per person,
+each trait taken by a configurable precedence), the ``identities`` table (every id seen, its canonical
+id and its sources), and re-keys the stored event parts whose ids changed canonical id.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from pqlcli.workspace import Workspace
+
+CRM_SOURCES = ("hubspot", "salesforce")
+RECORDS = {"users": "user_records", "accounts": "account_records"}
+KEYS = {"users": "user_id", "accounts": "account_id"}
+LINKS = "identity_links"
+IDENTITIES = "identities"
+SOURCE, SEQ = "_source", "_seq"
+# trait -> "crm" (CRM sources first), "product" (non-CRM first), or a list of source names in order;
+# a trait not listed takes the newest non-null value.
+# "earliest"/"latest": the smallest/largest value (a person signed up when any system first saw them).
+DEFAULT_PRECEDENCE: dict[str, str | list[str]] = {
+    "owner": "crm", "plan": "product", "signup_at": "earliest", "created_at": "earliest"}
+_MAX_ROUNDS = 100
+_RULES = ("crm", "product", "earliest", "latest", "newest")
+
+
+@dataclass
+class Resolution:
+    """What :func:`resolve` did."""
+
+    users_merged: int = 0  # user ids that became aliases of another id
+    accounts_merged: int = 0
+    parts_rekeyed: int = 0  # stored event parts rewritten with new canonical ids
+
+
+def components(nodes: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+    """``id -> canonical`` for every id in ``nodes`` (``id``, ``rank``) or ``edges`` (``a``, ``b``).
+
+    Label propagation: each id takes the smallest ``(rank, id)`` label among its neighbours until
+    nothing changes (rounds ~ the longest chain of links, usually 2-3). Ids without a node get rank 9.
+    """
+    ids = pl.concat([nodes.select("id", "rank"),
+                     edges.select(pl.col("a").alias("id"), pl.lit(9).alias("rank")),
+                     edges.select(pl.col("b").alias("id"), pl.lit(9).alias("rank"))], how="vertical_relaxed")
+    ids = ids.group_by("id").agg(pl.col("rank").min())
+    label = ids.select("id", (pl.col("rank").cast(pl.String).str.zfill(2) + "\x1f" + pl.col("id")).alias("label"))
+    both = pl.concat([edges.select("a", "b"), edges.select(pl.col("b").alias("a"), pl.col("a").alias("b"))])
+    for _ in range(_MAX_ROUNDS):
+        nxt = (both.join(label, left_on="b", right_on="id").group_by("a").agg(pl.col("label").min().alias("n"))
+               .join(label, left_on="a", right_on="id", how="right")
+               .select("id", pl.min_horizontal("label", "n").alias("label")))
+        changed = nxt.join(label, on="id", suffix="_old").filter(pl.col("label") != pl.col("label_old")).height
+        label = nxt
+        if not changed:
+            break
+    return label.select("id", pl.col("label").str.split_exact("\x1f", 1).struct.field("field_1").alias("canonical"))
+
+
+def _rank(kind: str) -> pl.Expr:
+    """0 for an id with a product record, 1 for a CRM record (the canonical id is a product id if any)."""
+    return pl.when(pl.col(SOURCE).is_in(CRM_SOURCES)).then(pl.lit(1, pl.Int32)).otherwise(pl.lit(0, pl.Int32))
+
+
+def _attribute_edges(records: pl.LazyFrame, kind: str) -> pl.LazyFrame:
+    """Edges between records sharing a normalised email (users) or company domain (accounts)."""
+    key = KEYS[kind]
+    if kind == "users":
+        attr = pl.col("email").str.strip_chars().str.to_lowercase() if "email" in records.collect_schema() else pl.lit(None, pl.String)
+    else:
+        from pqlcli.util.domains import free_email_domains
+
+        domain = pl.col("domain") if "domain" in records.collect_schema() else pl.lit(None, pl.String)
+        attr = pl.when(domain.is_in(sorted(free_email_domains()))).then(None).otherwise(domain)
+    keyed = records.select(pl.col(key).alias("a"), attr.alias("_attr")).filter(pl.col("_attr").is_not_null())
+    hub = keyed.group_by("_attr").agg(pl.col("a").min().alias("b"))
+    return keyed.join(hub, on="_attr").select("a", "b").filter(pl.col("a") != pl.col("b"))
+
+
+def id_map(ws: Workspace, kind: str) -> pl.DataFrame:
+    """``id -> canonical`` (plus ``source``) for every id of ``kind`` the workspace knows."""
+    key = KEYS[kind]
+    records = ws.scan(RECORDS[kind]) if ws.has_table(RECORDS[kind]) else None
+    empty_edges = pl.DataFrame(schema={"a": pl.String, "b": pl.String})
+    if records is None:
+        nodes = pl.DataFrame(schema={"id": pl.String, "rank": pl.Int32})
+        edges = empty_edges
+    else:
+        nodes = records.select(pl.col(key).alias("id"), _rank(kind).cast(pl.Int32).alias("rank")).collect()
+        edges = _attribute_edges(records, kind).collect()
+    links = ws.scan(LINKS).filter(pl.col("kind") == kind).select("a", "b").collect() if ws.has_table(LINKS) else empty_edges
+    return components(nodes, pl.concat([edges, links], how="vertical_relaxed"))
+
+
+def _precedence_rank(column: str, rule: str | Sequence[str]) -> pl.Expr:
+    if rule == "crm":
+        return pl.when(pl.col(SOURCE).is_in(CRM_SOURCES)).then(pl.lit(0, pl.Int32)).otherwise(pl.lit(1, pl.Int32))
+    if rule == "product":
+        return pl.when(pl.col(SOURCE).is_in(CRM_SOURCES)).then(pl.lit(1, pl.Int32)).otherwise(pl.lit(0, pl.Int32))
+    order = [rule] if isinstance(rule, str) else list(rule)
+    return pl.col(SOURCE).replace_strict(order, list(range(len(order))), default=len(order), return_dtype=pl.Int32)
+
+
+def _pick(column: str, rule: str | Sequence[str] | None, key: str) -> pl.Expr:
+    """The value of ``column`` for a person: by precedence, then the newest non-null record (ties: the
+    source's name, then the record's id, so the result never depends on row order)."""
+    if rule == "newest":
+        rule = None
+    if rule in ("earliest", "latest"):
+        return pl.col(column).min() if rule == "earliest" else pl.col(column).max()
+    keys = [pl.col(column).is_null()]
+    if rule is not None:
+        keys.append(_precedence_rank(column, rule))
+    keys += [pl.col(SEQ), pl.col(SOURCE), pl.col(key)]
+    descending = [False] * (len(keys) - 3) + [True, False, False]
+    return pl.col(column).sort_by(keys, descending=descending).first()
+
+
+def _merged_table(records: pl.LazyFrame, mapping: pl.DataFrame, kind: str,
+                  precedence: Mapping[str, str | Sequence[str]]) -> pl.LazyFrame:
+    from pqlcli.workspace.schema import SCHEMAS
+
+    key = KEYS[kind]
+    present = [c for c in records.collect_schema() if c not in (key, SOURCE, SEQ)]
+    canonical = [c for c in SCHEMAS[kind].columns if c in present]  # a stable order, whatever the ingest order
+    columns = canonical + sorted(c for c in present if c not in canonical)
+    joined = records.join(mapping.lazy().select(pl.col("id").alias(key), "canonical"), on=key, how="left")
+    merged = joined.group_by("canonical").agg([_pick(c, precedence.get(c), key).alias(c) for c in columns])
+    return merged.rename({"canonical": key}).select(key, *columns).sort(key)
+
+
+def _changed(mapping: pl.DataFrame) -> pl.DataFrame:
+    return mapping.filter(pl.col("id") != pl.col("canonical"))
+
+
+def resolve(ws: Workspace, precedence: Mapping[str, str | Sequence[str]] | None = None) -> Resolution:
+    """Rebuild ``users``, ``accounts`` and ``identities`` from the records and links; re-key events.
+
+    The events are re-keyed before ``identities`` is written: ``identities`` is the record of what the
+    stored events are keyed by, so after a crash in between the next resolve re-keys them again.
+    """
+    rules = {**DEFAULT_PRECEDENCE, **stored_precedence(ws), **(precedence or {})}
+    maps = {kind: id_map(ws, kind) for kind in ("users", "accounts")}
+    account_alias = _changed(maps["accounts"])
+    for kind in ("accounts", "users"):
+        if not ws.has_table(RECORDS[kind]):
+            continue
+        table = _merged_table(ws.scan(RECORDS[kind]), maps[kind], kind, rules)
+        if "account_id" in table.collect_schema():
+            table = table.with_columns(pl.col("account_id").replace(account_alias["id"], account_alias["canonical"]))
+        ws.write_table(kind, table.collect())
+    moved = {kind: _moved(ws, kind, mapping) for kind, mapping in maps.items()}
+    parts = rekey_events(ws, moved["users"], moved["accounts"]) if moved["users"].height or moved["accounts"].height else 0
+    _write_identities(ws, maps)
+    return Resolution(_changed(maps["users"]).height, account_alias.height, parts)
+
+
+def _moved(ws: Workspace, kind: str, mapping: pl.DataFrame) -> pl.DataFrame:
+    """Ids whose canonical id differs from the one the stored events were keyed with (the last
+    ``identities``); an id new to the workspace moves when it is not its own canonical id."""
+    before = canonical_ids(ws, kind, everyone=True)
+    joined = mapping.join(before.rename({"canonical": "_before"}), on="id", how="left")
+    return joined.filter(pl.col("canonical") != pl.col("_before").fill_null(pl.col("id"))).select("id", "canonical")
+
+
+def _write_identities(ws: Workspace, maps: dict[str, pl.DataFrame]) -> None:
+    """``identities``: kind, alias, canonical_id, source (where the id was seen), record (it has a record)."""
+    frames = []
+    for kind, mapping in maps.items():
+        sources = []
+        if ws.has_table(RECORDS[kind]):
+            sources.append(ws.scan(RECORDS[kind]).select(pl.col(KEYS[kind]).alias("id"), pl.col(SOURCE).alias("source"),
+                                                         pl.lit(True).alias("record")))
+        if ws.has_table(LINKS):
+            links = ws.scan(LINKS).filter(pl.col("kind") == kind)
+            sources += [links.select(pl.col(end).alias("id"), "source", pl.lit(False).alias("record")) for end in ("a", "b")]
+        seen = (pl.concat(sources).group_by("id").agg(pl.col("source").unique().sort().str.join(", "), pl.col("record").any())
+                if sources else pl.LazyFrame(schema={"id": pl.String, "source": pl.String, "record": pl.Boolean}))
+        frames.append(mapping.lazy().join(seen, on="id", how="left").select(
+            pl.lit(kind.rstrip("s")).alias("kind"), pl.col("id").alias("alias"),
+            pl.col("canonical").alias("canonical_id"), pl.col("source"), pl.col("record").fill_null(False)))
+    ws.write_table(IDENTITIES, pl.concat(frames).sort("kind", "canonical_id", "alias").collect())
+
+
+def rekey_events(ws: Workspace, users: pl.DataFrame, accounts: pl.DataFrame) -> int:
+    """Rewrite (atomically, part by part) only the event parts holding an id whose canonical id changed.
+
+    ``users``/``accounts`` hold the ids whose canonical id changed: a row whose ``source_user_id`` is one
+    of them gets its new canonical ``user_id``; a stored ``account_id`` that is one of them is replaced. Parts without a changed id are not touched, so a later bucketing of events by user id
+    rewrites only the affected buckets.
+    """
+    from pqlcli.util import atomic
+
+    if not ws.has_table("events"):
+        return 0
+    rewritten = 0
+    for part in sorted(ws.table_path("events").glob("part-*.parquet")):
+        frame = pl.scan_parquet(part)
+        if "source_user_id" not in frame.collect_schema():
+            frame = frame.with_columns(pl.col("user_id").alias("source_user_id"))
+        user = pl.col("source_user_id").replace_strict(users["id"], users["canonical"], default=pl.col("user_id"),
+                                                       return_dtype=pl.String)
+        account = pl.col("account_id").replace(accounts["id"], accounts["canonical"])
+        differs = (user != pl.col("user_id")) | (account != pl.col("account_id")).fill_null(False)
+        if not frame.select(differs.any()).collect().item():
+            continue
+        atomic.write_parquet(part, frame.with_columns(user.alias("user_id"), account.alias("account_id")).collect())
+        rewritten += 1
+    return rewritten
+
+
+def canonical_ids(ws: Workspace, kind: str = "users", everyone: bool = False) -> pl.DataFrame:
+    """``id`` -> ``canonical`` for the aliases of ``kind`` (ids that are not their own canonical id;
+    ``everyone``: every id)."""
+    if not ws.has_table(IDENTITIES):
+        return pl.DataFrame(schema={"id": pl.String, "canonical": pl.String})
+    rows = ws.scan(IDENTITIES).filter(pl.col("kind") == kind.rstrip("s"))
+    if not everyone:
+        rows = rows.filter(pl.col("alias") != pl.col("canonical_id"))
+    return rows.select(pl.col("alias").alias("id"), pl.col("canonical_id").alias("canonical")).collect()
+
+
+def aliases_of(ws: Workspace | str | os.PathLike[str], record_id: str, kind: str = "users") -> list[dict[str, Any]]:
+    """Every id of the person (or account) that ``record_id`` belongs to: ``alias``, ``source`` (the
+    systems or identity calls it was seen in), ``canonical`` (True for the canonical id), ``record``
+    (True if a users/accounts row was ingested under it). ``record_id`` may be any alias; [] if unknown."""
+    ws = ws if isinstance(ws, Workspace) else Workspace.open(ws)
+    if not ws.has_table(IDENTITIES):
+        return []
+    table = ws.scan(IDENTITIES).filter(pl.col("kind") == kind.rstrip("s"))
+    owner = table.filter(pl.col("alias") == record_id).select("canonical_id").collect()
+    if owner.is_empty():
+        return []
+    rows = table.filter(pl.col("canonical_id") == owner.item(0, 0)).collect()
+    return [{"alias": r["alias"], "source": r["source"], "canonical": r["alias"] == r["canonical_id"],
+             "record": r["record"]} for r in rows.to_dicts()]
+
+
+def identity_status(ws: Workspace, examples: int = 5) -> dict[str, Any]:
+    """How many ids were merged, and how many events belong to no known person (with sample ids from
+    both sides and the fix): for ``pql status``."""
+    out: dict[str, Any] = {"users_merged": 0, "accounts_merged": 0, "anonymous_linked": 0,
+                           "events_unknown_user": 0, "unknown_user_examples": [], "users_without_events_examples": []}
+    if ws.has_table(IDENTITIES):
+        aliases = ws.scan(IDENTITIES).filter(pl.col("alias") != pl.col("canonical_id"))
+        for kind, record, n in aliases.group_by("kind", "record").len().collect().iter_rows():
+            key = {("user", True): "users_merged", ("account", True): "accounts_merged"}.get((kind, record), "anonymous_linked")
+            out[key] += n
+    if not (ws.has_table("events") and ws.has_table("users")):
+        return out
+    known = ws.scan("users").select("user_id")
+    events = ws.scan("events").select("user_id")
+    unknown = events.join(known, on="user_id", how="anti")
+    stats = unknown.group_by("user_id").len().sort("len", "user_id", descending=[True, False]).collect()
+    out["events_unknown_user"] = int(stats["len"].sum())
+    out["unknown_user_examples"] = stats["user_id"].head(examples).to_list()
+    idle = known.join(events.unique(), on="user_id", how="anti").sort("user_id").head(examples).collect()
+    out["users_without_events_examples"] = idle["user_id"].to_list()
+    if out["events_unknown_user"]:
+        out["hint"] = ("These events use ids no users row has. If the same people are in the users table under "
+                       "other ids, ingest the calls that link them (Segment identify with traits.email or an "
+                       "anonymousId, alias calls, Mixpanel $identify/$merge) or a users export carrying both the "
+                       "product id and the email (`pql ingest users FILE`); events are re-keyed to the person.")
+    return out
+
+
+def add_links(ws: Workspace, links: pl.DataFrame) -> int:
+    """Store identity links (``kind``, ``a``, ``b``, ``source``); returns how many were new."""
+    links = links.filter(pl.col("a").is_not_null() & pl.col("b").is_not_null() & (pl.col("a") != pl.col("b"))).unique()
+    if links.is_empty():
+        return 0
+    if ws.has_table(LINKS):
+        old = ws.scan(LINKS).collect()
+        new = links.join(old, on=["kind", "a", "b", "source"], how="anti")
+        if new.is_empty():
+            return 0
+        ws.write_table(LINKS, pl.concat([old, new], how="vertical_relaxed"))
+        return new.height
+    ws.write_table(LINKS, links)
+    return links.height
+
+
+def stored_precedence(ws: Workspace) -> dict[str, str | list[str]]:
+    return dict(ws.manifest().get("identity", {}).get("precedence", {}))
+
+
+def save_precedence(ws: Workspace, precedence: Mapping[str, str | Sequence[str]]) -> None:
+    manifest = ws.manifest()
+    stored = manifest.setdefault("identity", {}).setdefault("precedence", {})
+    stored.update({k: v if isinstance(v, str) else list(v) for k, v in precedence.items()})
+    ws.save_manifest(manifest)
+
+
+def parse_precedence(values: Mapping[str, str]) -> dict[str, str | list[str]]:
+    """``{"owner": "hubspot,salesforce"}`` -> ``{"owner": ["hubspot", "salesforce"]}`` (``crm``/``product`` kept)."""
+    out: dict[str, str | list[str]] = {}
+    for column, spec in values.items():
+        names = [s.strip().lower() for s in spec.split(",") if s.strip()]
+        out[column] = names[0] if len(names) == 1 and names[0] in _RULES else names
+    return out
+
+
+__all__ = [
+    "DEFAULT_PRECEDENCE",
+    "Resolution",
+    "add_links",
+    "aliases_of",
+    "canonical_ids",
+    "components",
+    "identity_status",
+    "parse_precedence",
+    "rekey_events",
+    "resolve",
+    "save_precedence",
+]
