@@ -14,7 +14,7 @@ from pqlcli import config, scoring
 from pqlcli.errors import ConfigError, UsageError
 from pqlcli.leads.errors import ParameterError
 from pqlcli.scoring import sql
-from pqlcli.synth import synth_workspace
+from pqlcli.testing import synth_workspace
 from pqlcli.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
