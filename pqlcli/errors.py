@@ -8,8 +8,9 @@ Library errors speak the library: an error about an argument carries ``param`` (
 config key, e.g. ``"as_of"``) and may start its message with ``{param}`` (only a leading one is a
 placeholder, so user text quoted later is shown as typed; in the hint it may stand anywhere). ``str(err)`` and
 ``err.message`` show the library name; the CLI shows its flag instead (``err.renamed(...)``, the one
-mapping lives in ``pqlcli/cli/main.py``). An error whose fix is another step carries ``command`` (e.g.
-``"score"``); its text says the step in words and the CLI adds the exact command.
+mapping lives in ``pqlcli/cli/flags.py``). An error whose fix is another step carries ``command`` (e.g.
+``"score"``); its text says the step in words and the CLI adds the exact command. A warning that is not an
+error is a :class:`Notice`: a string that may carry the same ``command``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ class PqlError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+class Notice(str):
+    """A warning for the user (a plain ``str``) that may name the step that fixes it (``command``)."""
+
+    command: str | None
+
+    def __new__(cls, text: str, command: str | None = None) -> Notice:
+        self = super().__new__(cls, text)
+        self.command = command
+        return self
 
 
 class UsageError(PqlError):

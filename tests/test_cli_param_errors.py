@@ -44,7 +44,7 @@ def test_library_errors_name_the_parameter_not_the_flag(tmp_path: Path) -> None:
 def test_the_cli_names_the_flags(pql, ws_path: Path) -> None:
     synth_workspace(Workspace.open(ws_path, create=True), users=50)
     code, _, err = pql("score", "--config", CONFIG, "--as-of", "yesterday-ish")
-    assert code == 1 and "--as-of: as_of 'yesterday-ish' is not a date or time" in err
+    assert code == 1 and "--as-of 'yesterday-ish' is not a date or time" in err
     code, _, err = pql("sql", "--config", CONFIG, "--table", "people=x", workspace=False)
     assert code == 2 and "--table: Table people=x: 'people' is not a table" in err
     assert pql("score", "--config", CONFIG)[0] == 0

@@ -29,15 +29,6 @@ class Format(StrEnum):
 
 # The library's refusals never name options; here they get the ones that help, by kind
 # (a hint ending in "+" is added to the library's, the others replace it).
-FLAG_HINTS = {
-    "no_outcome": "+Or evaluate against a 0/1 column with --label COLUMN.",
-    "few_conversions": "Try a longer --horizon, an earlier --as-of, several dates (--every/--from/--to), "
-    "or --min-conversions N to accept fewer knowingly.",
-    "no_events": "Pick an --as-of (or --from/--to) inside the dates your events cover (see `pql status`).",
-    "leakage": "+Or run without --strict to see the report with these warnings.",
-}
-
-
 def duration(value: str | None, flag: str) -> timedelta | None:
     from pqlcli.util import durations
 
@@ -145,13 +136,10 @@ def backtest(
     assert span is not None
     spec = bt.BacktestSpec(when or first, span, level.value, label, min_conversions, strict)  # type: ignore[arg-type]
     inputs = bt_inputs()
-    try:
-        if rolling:
-            report = bt.run_rolling(loaded, inputs, spec, first, last, step)  # type: ignore[arg-type]
-        else:
-            report = bt.run_backtest(loaded, inputs, spec)
-    except bt.BacktestError as err:
-        raise with_flags(err)
+    if rolling:
+        report = bt.run_rolling(loaded, inputs, spec, first, last, step)  # type: ignore[arg-type]
+    else:
+        report = bt.run_backtest(loaded, inputs, spec)
     warn_all(report["warnings"])
     render_report(report, chosen, out)
 
@@ -164,21 +152,12 @@ def bt_inputs() -> Any:
     return Inputs.from_workspace(ws)
 
 
-def with_flags(err: Any) -> Any:
-    """The library's refusal with the command-line options that help."""
-    extra = FLAG_HINTS.get(err.kind)
-    if extra and extra.startswith("+"):
-        err.hint = f"{err.hint} {extra[1:]}" if err.hint else extra[1:]
-    elif extra:
-        err.hint = extra
-    return err
-
-
 def warn_all(warnings: list[str]) -> None:
     from pqlcli import render
+    from pqlcli.cli.flags import notice
 
     for w in warnings:
-        render.warn(w)
+        render.warn(notice(w))
 
 
 def register(app: typer.Typer) -> None:

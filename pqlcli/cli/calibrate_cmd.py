@@ -17,7 +17,6 @@ from pqlcli.cli.backtest_cmd import (
     emit,
     pick_format,
     warn_all,
-    with_flags,
 )
 from pqlcli.errors import UsageError
 
@@ -73,12 +72,9 @@ def calibrate(
     span = duration(horizon, "--horizon")
     assert span is not None
     spec = cal.CalibrateSpec(bt.BacktestSpec(when, span, level.value, label, min_conversions), capacity=capacity, seed=seed)
-    try:
-        report, text = cal.calibrate(loaded, bt_inputs(), spec)
-        if write is not None:
-            cal.write_suggestion(write, text, loaded.path)
-    except bt.BacktestError as err:
-        raise with_flags(err)
+    report, text = cal.calibrate(loaded, bt_inputs(), spec)
+    if write is not None:
+        cal.write_suggestion(write, text, loaded.path)
     warn_all(report["warnings"])
     render(report, chosen, out)
     if write is not None:

@@ -70,18 +70,6 @@ def workspace(create: bool = False) -> Workspace:
     return Workspace.open(session().workspace, create=create)
 
 
-@contextmanager
-def flags(**names: str) -> Iterator[None]:
-    """Name library parameters as flags in errors: ``signed_up_within`` -> ``--signed-up-within``."""
-    from pqlcli.leads.errors import ParameterError
-
-    try:
-        yield
-    except ParameterError as err:
-        param = err.param or ""
-        raise err.phrased(names.get(param) or "--" + param.replace("_", "-")) from err
-
-
 def owner_me() -> str:
     me = os.environ.get("PQL_OWNER")
     if not me:
@@ -103,4 +91,4 @@ def parse_kv(values: list[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-__all__ = ["WORKSPACE_HELP", "Session", "begin", "env", "flags", "owner_me", "parse_kv", "session", "typer", "workspace"]
+__all__ = ["WORKSPACE_HELP", "Session", "begin", "env", "owner_me", "parse_kv", "session", "typer", "workspace"]

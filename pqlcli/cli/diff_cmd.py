@@ -52,8 +52,7 @@ def diff_command(
     if out is not None:
         export.check_out_path(out, "--out")
     older, newer = diff.pick_pair(common.workspace(), old, new, span_option(since, "--since"))
-    with common.flags():
-        result = diff.diff(older, newer, owner=owner, top=top)
+    result = diff.diff(older, newer, owner=owner, top=top)
     if chosen == "table":
         from pqlcli.render import diff as render_diff
 

@@ -27,13 +27,8 @@ def enrich(
     from pqlcli import render
     from pqlcli.enrich import EnrichmentFailed, parse_ttl
     from pqlcli.enrich import enrich as run_enrich
-    from pqlcli.errors import UsageError
-    from pqlcli.providers import ProviderOptionsError
 
-    try:
-        ttl_days = parse_ttl(ttl)
-    except UsageError as exc:
-        raise UsageError(f"--ttl {ttl!r} is not a duration.", exc.hint) from None
+    ttl_days = parse_ttl(ttl)
     options = common.parse_kv(option, "--option")
     ws = common.workspace(create=True)
     try:
@@ -41,9 +36,6 @@ def enrich(
             result = run_enrich(
                 ws, provider, options, refresh=refresh, ttl_days=ttl_days, progress=bar, batch_size=batch_size
             )
-    except ProviderOptionsError as exc:
-        exc.hint = f"{exc.hint} Pass them as --option key=value (see `pql providers`)."
-        raise
     except EnrichmentFailed as exc:
         _summary(exc.result)
         raise
@@ -52,9 +44,10 @@ def enrich(
 
 def _summary(r: EnrichResult) -> None:
     from pqlcli import render
+    from pqlcli.cli.flags import notice
 
     for warning in r.warnings:
-        render.warn(warning)
+        render.warn(notice(warning))
     render.info(
         f"[bold]Enriched via {r.provider}[/]: {r.domains} domains — {r.cached} cached, {r.looked_up} looked up "
         f"([green]{r.found} found[/], {r.not_found} not found, {r.errors} errors, {r.pending} pending) "

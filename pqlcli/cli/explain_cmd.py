@@ -17,15 +17,13 @@ def explain(
     """Explain every rule that fired, its points and the values behind it, the tier and each PQL flag."""
     import json
 
-    from pqlcli.cli.flags import cli_errors
     from pqlcli.errors import UsageError
     from pqlcli.render import terminal
     from pqlcli.scoring.explain import explain as explain_lib
 
     if format not in ("table", "json"):
         raise UsageError(f"--format {format!r} is not supported.", "Use table or json.")
-    with cli_errors():
-        data = explain_lib(common.workspace(), who, snapshot)
+    data = explain_lib(common.workspace(), who, snapshot)
     if format == "json":
         typer.echo(json.dumps(data, indent=2, default=str))
     else:

@@ -92,20 +92,19 @@ def list_command(
     effective_limit = limit
     if limit is None and chosen == "table" and env.stdout_isatty:
         effective_limit = TABLE_DEFAULT_LIMIT
-    with common.flags():
-        frame = leads.list_leads(
-            snap,
-            level.value,
-            owner=owner,
-            tier=tier,
-            pql=pql,
-            where=where,
-            signed_up_within=signed_up_within,
-            new=new,
-            sort=sort,
-            columns=wanted_columns,
-            limit=None if effective_limit == 0 else effective_limit,
-        )
+    frame = leads.list_leads(
+        snap,
+        level.value,
+        owner=owner,
+        tier=tier,
+        pql=pql,
+        where=where,
+        signed_up_within=signed_up_within,
+        new=new,
+        sort=sort,
+        columns=wanted_columns,
+        limit=None if effective_limit == 0 else effective_limit,
+    )
     _notes(frame, snap, level.value, owner, new)
     if chosen == "table":
         _print_table(frame, snap, level.value, effective_limit if limit is None else None, env)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pqlcli import __version__
-from pqlcli.cli import common
+from pqlcli.cli import common, flags
 from pqlcli.errors import ExitCode, PqlError
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def _run(args: list[str], run: common.Session) -> int:
             render.info("[yellow]Interrupted.[/] Nothing already stored was lost.")
         return code if isinstance(code, int) else 1
     except PqlError as err:
-        render.error(in_cli_terms(err), debug=run.debug)
+        render.error(flags.in_cli_terms(err), debug=run.debug)
         return int(err.exit_code)
     except KeyboardInterrupt:
         render.info("[yellow]Interrupted.[/] Nothing already stored was lost.")
@@ -142,35 +142,6 @@ def _run(args: list[str], run: common.Session) -> int:
         render.unexpected(exc)
         return int(ExitCode.INTERNAL)
     return 0
-
-
-# The library names its parameters (``as_of``); the CLI names its flags. This is the one mapping.
-PARAM_FLAGS = {
-    "as_of": "--as-of",
-    "config": "--config",
-    "workspace": "--workspace",
-    "ttl": "--ttl",
-    "signed_up_within": "--signed-up-within",
-    "where": "--where",
-    "sort": "--sort",
-    "columns": "--columns",
-    "by": "--by",
-    "out": "--out",
-    "format": "--format",
-    "engine": "--engine",
-    "snapshot": "--snapshot",
-    "provider": "--provider",
-    "options": "--option",
-}
-
-
-def in_cli_terms(err: PqlError) -> PqlError:
-    """The error as the CLI says it: flags instead of parameter names, the exact command to run."""
-    if err.param:
-        err.message, err.hint = err.renamed(PARAM_FLAGS.get(err.param) or "--" + err.param.replace("_", "-"))
-    if err.command:
-        err.hint = f"{err.hint or ''} Run `pql {err.command}`.".strip()
-    return err
 
 
 def _quiet_broken_pipe() -> None:

@@ -20,7 +20,7 @@ def score(
 
     from pqlcli import config as config_mod
     from pqlcli import scoring
-    from pqlcli.cli.flags import cli_errors
+    from pqlcli.cli.flags import notice
     from pqlcli.errors import UsageError
     from pqlcli.render import terminal
     from pqlcli.scoring import summary
@@ -32,13 +32,12 @@ def score(
         raise UsageError(f"--format {format!r} is not supported here.", "Use table or json.")
     loaded = config_mod.load(config)
     ws = common.workspace()
-    with cli_errors():
-        result = scoring.score(ws, loaded, as_of, engine=engine)
+    result = scoring.score(ws, loaded, as_of, engine=engine)
     manifest = snapshot.read_manifest(result.snapshot)
     info = summary.summarize(result.users, result.accounts, manifest, result.previous)
     info["snapshot"] = str(result.snapshot)
     for w in result.warnings:
-        terminal.warn(w)
+        terminal.warn(notice(w))
     if format == "json":
         typer.echo(json.dumps(info, indent=2, default=str))
     else:

@@ -32,7 +32,6 @@ def sql(
 ) -> None:
     """Print the scoring config as one SQL query per output, with the same results as `pql score`."""
     from pqlcli import config as config_mod
-    from pqlcli.cli.flags import cli_errors
     from pqlcli.errors import UsageError
     from pqlcli.scoring import sql as sql_emitter
 
@@ -43,9 +42,8 @@ def sql(
     loaded = config_mod.load(config)
     tables = common.parse_kv(table, "--table")
     schemas = _workspace_schemas()
-    with cli_errors():
-        when = loaded.as_of(as_of)
-        text = sql_emitter.compile_sql(loaded, when, dialect, tables=tables, schemas=schemas, outputs=(output,))[output]
+    when = loaded.as_of(as_of)
+    text = sql_emitter.compile_sql(loaded, when, dialect, tables=tables, schemas=schemas, outputs=(output,))[output]
     typer.echo(text, nl=False)
 
 

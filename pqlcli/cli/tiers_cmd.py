@@ -48,8 +48,7 @@ def report_command(
     env = common.env()
     chosen = _report_format(fmt, out, env)
     snap = common.workspace().snapshot(snapshot)
-    with common.flags():
-        report = leads.tiers_report(snap, by=by, top=top)
+    report = leads.tiers_report(snap, by=by, top=top)
     if chosen == "terminal":
         from pqlcli.render import terminal
 

@@ -209,7 +209,7 @@ def find(path: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("PQL_CONFIG")
     if env:
         if not Path(env).exists():
-            raise ConfigError(f"PQL_CONFIG points at {env}, which does not exist.", "Fix or unset PQL_CONFIG.", param="config")
+            raise ConfigError(f"PQL_CONFIG points at {env}, which does not exist.", "Fix or unset PQL_CONFIG.")
         return Path(env)
     for candidate in SEARCH_PATHS:
         if candidate.exists():

@@ -97,7 +97,7 @@ def rows(snap: Snapshot, target: str, level: str, record_ids: bool) -> pl.DataFr
     rid, key, key_col = KEYS[(target, level)]
     if key_col not in cols:
         raise UsageError(f"Snapshot {snap.id} has no {key_col} column for the {target} key {key!r}.",
-                         "Ingest it with your users/accounts export and run `pql score`.")
+                         "Ingest it with your users/accounts export and score again.", command="score")
     flags = [c for c in cols if c.startswith("pql__")] + (["pqa"] if level == "accounts" and "pqa" in cols else [])
     rules = [c for c in cols if c.startswith(("fit__", "usage__"))]
     frame = add_why(lazy.select(

@@ -139,7 +139,7 @@ def check_definitions(snap: Snapshot, level: str, wanted: list[str] | None) -> l
         )
     if not chosen:
         raise UsageError(f"Snapshot {snap.id} has no {level[:-1]}-level PQL definitions.",
-                         "Add one under `pqls:` in the config and run `pql score`.")
+                         "Add one under `pqls:` in the config and score again.", command="score")
     return chosen
 
 
@@ -405,5 +405,6 @@ def _deliver(client: httpx.Client, url: str, journal: Journal, batch: dict[str, 
         f"{attempt.detail}. Delivered in this run: {result.sent_records} records in {result.sent_batches} "
         f"batches; not delivered: {len(batch['ids'])} records kept in flight (idempotency key "
         f"{batch['key']}) and {pending} more pending."),
-        "Run `pql notify` again later: it re-sends the failed batch with the same key, then the rest.",
+        "Notify again later: it re-sends the failed batch with the same key, then the rest.",
+        command="notify",
     )

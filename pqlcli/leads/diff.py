@@ -31,7 +31,8 @@ def pick_pair(ws: Workspace, old: str | None = None, new: str | None = None, sin
     if len(snaps) < 2 and old is None:
         raise WorkspaceError(
             f"A diff needs two snapshots and the workspace {ws.root} has {len(snaps)}.",
-            "Run `pql score` again (after new data arrives, or with another as-of date) and diff then.",
+            "Score again (after new data arrives, or with another as-of date) and diff then.",
+            command="score",
         )
     newer = ws.snapshot(new or "latest")
     if since is not None:

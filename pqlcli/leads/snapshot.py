@@ -52,7 +52,7 @@ class LeadSnapshot:
     def scan(self, level: str) -> pl.LazyFrame:
         check_level(level)
         if not self.has(level):
-            raise WorkspaceError(f"The snapshot {self.path} has no {level}.parquet.", "Run `pql score` again.")
+            raise WorkspaceError(f"The snapshot {self.path} has no {level}.parquet.", "Score again.", command="score")
         return self.snapshot.scan(level)
 
     def read(self, level: str, columns: list[str] | None = None) -> pl.DataFrame:
@@ -101,7 +101,7 @@ def open_snapshot(snapshot: SnapshotRef) -> LeadSnapshot:
         return LeadSnapshot(snapshot)
     path = Path(snapshot)
     if not (path / "manifest.json").is_file():
-        raise WorkspaceError(f"{path} is not a score snapshot (it has no manifest.json).", "Run `pql score` again.")
+        raise WorkspaceError(f"{path} is not a score snapshot (it has no manifest.json).", "Score again.", command="score")
     return LeadSnapshot(Snapshot(Workspace(path.parent.parent), path))  # <workspace>/scores/<id>
 
 

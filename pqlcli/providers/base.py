@@ -155,6 +155,7 @@ class ProviderOptionsError(UsageError):
         super().__init__(
             f"Invalid options for provider {provider!r}: {'; '.join(problems)}.",
             f"Options it accepts: {', '.join(known) or 'none'}.",
+            param="options",
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from pqlcli.config import TIERS, LoadedConfig, Metric, Rule
-from pqlcli.errors import WorkspaceError
+from pqlcli.errors import Notice, WorkspaceError
 from pqlcli.scoring.conditions import Condition, check_condition
 from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, TableSchema, polars_dtype
 
@@ -364,12 +364,12 @@ def _tiers(loaded: LoadedConfig) -> TierPlan:
 def _warnings(missing: Iterable[str]) -> list[str]:
     missing = set(missing)
     if "users" in missing:
-        raise WorkspaceError("The workspace has no users table yet.", "Ingest a users table first.", param="users")
-    out = []
+        raise WorkspaceError("The workspace has no users table yet.", "Ingest a users table first.", command="ingest users FILE")
+    out: list[str] = []
     if "firmographics" in missing:
-        out.append("No firmographics yet: fit rules on employees, raised, country... give 0 points. Run `pql enrich`.")
+        out.append(Notice("No firmographics yet: fit rules on employees, raised, country... give 0 points until the workspace is enriched.", command="enrich"))
     if "events" in missing:
-        out.append("No events yet: every usage metric is 0. Run `pql ingest events FILE`.")
+        out.append(Notice("No events yet: every usage metric is 0 until events are ingested.", command="ingest events FILE"))
     return out
 
 
