@@ -74,27 +74,31 @@ def emit(text: str, out: Path | None, what: str) -> None:
     render.note(f"Wrote the {what} to {out}.")
 
 
-def render_report(report: dict[str, Any], chosen: str, out: Path | None) -> None:
+def show_report(report: dict[str, Any], chosen: str, out: Path | None, what: str, view: Any) -> None:
+    """A backtest or calibration report in the chosen format; ``view`` has ``print``, ``to_markdown``, ``to_html``."""
     import json
-
-    from pqlcli.render import backtest as view
 
     if chosen == "table":
         if out is not None:
             raise UsageError("--format table is for the screen.", "Use --format md, json or html with --out.")
-        view.print_backtest(report, common.env().console())
+        view.print(report, common.env().console())
         return
     if chosen == "html" and out is None and common.env().stdout_isatty:
-        raise UsageError("--format html writes a page, not terminal text.", "Add --out backtest.html and open it in a browser.")
+        raise UsageError("--format html writes a page, not terminal text.", f"Add --out {what}.html and open it in a browser.")
     if chosen == "json":
         text = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
-    elif chosen == "md":
-        text = view.to_markdown(report)
     else:
-        from pqlcli.render import backtest_html
+        text = view.to_markdown(report) if chosen == "md" else view.to_html(report)
+    emit(text, out, f"{what} ({chosen})")
 
-        text = backtest_html.to_html(report)
-    emit(text, out, f"backtest ({chosen})")
+
+def render_report(report: dict[str, Any], chosen: str, out: Path | None) -> None:
+    from types import SimpleNamespace
+
+    from pqlcli.render import backtest as view
+    from pqlcli.render import backtest_html
+
+    show_report(report, chosen, out, "backtest", SimpleNamespace(print=view.print_backtest, to_markdown=view.to_markdown, to_html=backtest_html.to_html))
 
 
 def backtest(

@@ -7,37 +7,26 @@ from typing import Annotated, Any
 
 import typer
 
-from pqlcli.cli import common, options
+from pqlcli.cli import options
 from pqlcli.cli.backtest_cmd import (
     Format,
     Level,
     bt_inputs,
     date_option,
     duration,
-    emit,
     pick_format,
+    show_report,
     warn_all,
 )
 from pqlcli.errors import UsageError
 
 
 def render(report: dict[str, Any], chosen: str, out: Path | None) -> None:
-    import json
+    from types import SimpleNamespace
 
     from pqlcli.render import calibrate as view
 
-    if chosen == "table":
-        if out is not None:
-            raise UsageError("--format table is for the screen.", "Use --format md, json or html with --out.")
-        view.print_calibration(report, common.env().console())
-        return
-    if chosen == "html" and out is None and common.env().stdout_isatty:
-        raise UsageError("--format html writes a page, not terminal text.", "Add --out calibration.html and open it in a browser.")
-    if chosen == "json":
-        text = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
-    else:
-        text = view.to_markdown(report) if chosen == "md" else view.to_html(report)
-    emit(text, out, f"calibration ({chosen})")
+    show_report(report, chosen, out, "calibration", SimpleNamespace(print=view.print_calibration, to_markdown=view.to_markdown, to_html=view.to_html))
 
 
 def calibrate(

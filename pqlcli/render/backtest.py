@@ -88,10 +88,11 @@ def excluded_line(r: dict[str, Any]) -> str | None:
     )
 
 
-def _table(title: str, head: list[str], rows: list[list[str]]) -> Table:
+def rich_table(title: str, head: list[str], rows: list[list[str]], text_cols: int = 1) -> Table:
+    """A borderless terminal table: the first ``text_cols`` columns left-aligned, numbers right-aligned."""
     t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for i, h in enumerate(head):
-        t.add_column(h, justify="left" if i == 0 else "right")
+        t.add_column(h, justify="left" if i < text_cols else "right")
     for row in rows:
         t.add_row(*row)
     return t
@@ -104,12 +105,12 @@ def print_backtest(r: dict[str, Any], console: Console | None = None) -> None:
     line = excluded_line(r)
     if line:
         console.print(f"[dim]{line}[/]", soft_wrap=True)
-    console.print(_table("Per tier", TIER_HEAD, tier_rows(r)))
+    console.print(rich_table("Per tier", TIER_HEAD, tier_rows(r)))
     if r["pqls"]:
-        console.print(_table("Per PQL definition", PQL_HEAD, pql_rows(r)))
+        console.print(rich_table("Per PQL definition", PQL_HEAD, pql_rows(r)))
     console.print(auc_line(r))
-    console.print(_table("Gains by score decile (best first)", GAINS_HEAD, gains_rows(r)))
-    console.print(_table("Per rule", RULE_HEAD, rule_rows(r)))
+    console.print(rich_table("Gains by score decile (best first)", GAINS_HEAD, gains_rows(r)))
+    console.print(rich_table("Per rule", RULE_HEAD, rule_rows(r)))
     if r["never_firing_rules"]:
         console.print(f"Rules that never fired: {', '.join(r['never_firing_rules'])}.", soft_wrap=True)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from pqlcli.render.backtest import md_table, num, pct, times
+from pqlcli.render.backtest import md_table, num, pct, rich_table, times
 from pqlcli.render.html import CSS, SCRIPT, _e
 from pqlcli.render.html import _table as html_table
 
@@ -58,21 +57,12 @@ def tier1_rows(r: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _table(title: str, head: list[str], rows: list[list[str]]) -> Table:
-    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for i, h in enumerate(head):
-        t.add_column(h, justify="left" if i < 2 else "right")
-    for row in rows:
-        t.add_row(*row)
-    return t
-
-
 def print_calibration(r: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console(highlight=False)
     console.print(f"[bold]Calibration[/] — {headline(r)}", soft_wrap=True)
-    console.print(_table("Tier 1 under each choice", TIER1_HEAD, tier1_rows(r)))
-    console.print(_table("Points per rule", POINTS_HEAD, points_rows(r)))
-    console.print(_table("Ranking quality (ROC AUC; 0.5 = chance)", AUC_HEAD, auc_rows(r)))
+    console.print(rich_table("Tier 1 under each choice", TIER1_HEAD, tier1_rows(r), text_cols=2))
+    console.print(rich_table("Points per rule", POINTS_HEAD, points_rows(r), text_cols=2))
+    console.print(rich_table("Ranking quality (ROC AUC; 0.5 = chance)", AUC_HEAD, auc_rows(r), text_cols=2))
 
 
 def to_markdown(r: dict[str, Any]) -> str:
