@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_helpers import browser  # noqa: F401  (the headless Chromium fixture of the HTML page tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 

@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests.browser_helpers import run_browser
 from tests.test_backtest import demo_ws, examples_ws  # noqa: F401  (fixtures)
 from tests.test_examples_golden import ROOT
-from tests.test_report_browser import find_browser, run_browser
 
 pytestmark = pytest.mark.browser
 
@@ -31,14 +31,6 @@ class Marks(HTMLParser):
             self.bars.append(a)
         elif tag == "circle" and a.get("class") == "point":
             self.points.append(a)
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = find_browser()
-    if not found:
-        pytest.skip("no Chromium/Chrome found (apt-get install chromium, or set PQL_CHROMIUM); `.ci/run` installs it")
-    return found
 
 
 def test_backtest_html_in_headless_chromium(browser, pql, demo_ws, tmp_path):  # noqa: F811

@@ -6,51 +6,15 @@ Skipped (with the reason) only when no Chromium/Chrome binary can be found; `.ci
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
+from tests.browser_helpers import run_browser
 from tests.snapshot_factory import make_two_snapshots
 
 pytestmark = pytest.mark.browser
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-
-
-def find_browser() -> str | None:
-    explicit = os.environ.get("PQL_CHROMIUM")
-    if explicit and shutil.which(explicit):
-        return shutil.which(explicit)
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def run_browser(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]
-    return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=90)
-
 
 class DomReader(HTMLParser):
     """Collects <body> attributes and, per heat-map cell, its data-* and its visible count text."""
@@ -82,14 +46,6 @@ class DomReader(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_count:
             self.cells[-1]["shown"] = self.cells[-1].get("shown", "") + data
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = find_browser()
-    if not found:
-        pytest.skip("no Chromium/Chrome found (apt-get install chromium, or set PQL_CHROMIUM); `.ci/run` installs it")
-    return found
 
 
 def test_html_report_in_headless_chromium(browser, pql, ws_path, tmp_path):
