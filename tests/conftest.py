@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_helpers import browser  # noqa: F401  (the headless Chromium fixture of the HTML page tests)
+from tests.factories.browser_helpers import browser  # noqa: F401  (the headless Chromium fixture of the HTML page tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -10,7 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from tests.test_examples_golden import GOLDEN, score_examples, summary
+from tests.e2e.test_examples_golden import GOLDEN, score_examples, summary
 
 
 def main() -> None:

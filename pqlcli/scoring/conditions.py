@@ -4,7 +4,7 @@ A condition (``when:`` of a rule, a PQL definition or an exclusion) is parsed by
 dialect), then checked against :data:`GRAMMAR`, the constructs docs/config.md promises, and against
 the columns and types of the level it runs at. Only then do the emitters see it: the SQL emitter writes
 the sqlglot tree in its dialect, the Polars emitter reads the same text with ``pl.sql_expr``.
-``tests/test_condition_corpus.py`` evaluates every construct of the grammar on Polars and on DuckDB and
+``tests/equivalence/test_condition_corpus.py`` evaluates every construct of the grammar on Polars and on DuckDB and
 requires equal results, so a condition accepted here means the same thing in every engine.
 Nothing is ever ``eval``ed.
 """

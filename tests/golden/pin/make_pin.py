@@ -16,7 +16,7 @@ Usage::
 
 ``--code`` is a folder holding the ``pqlcli`` package to run (default: this checkout's);
 ``--root`` the checkout whose ``examples/`` and ``config/`` are read (default: this checkout).
-``regen.sh COMMIT`` runs it with the code of a given commit; tests/test_score_pin.py with this one.
+``regen.sh COMMIT`` runs it with the code of a given commit; tests/equivalence/test_score_pin.py with this one.
 """
 
 from __future__ import annotations
