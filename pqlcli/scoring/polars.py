@@ -278,6 +278,7 @@ class Plans:
     stats: pl.LazyFrame
     as_of: datetime
     warnings: list[str] = field(default_factory=list)
+    flagged: pl.LazyFrame | None = None  # every user, excluded ones marked, before scoring
 
     def accounts_for(self, users: pl.LazyFrame) -> pl.LazyFrame:
         return account_scores(self.plan, self.kept_accounts, users, self.as_of)
@@ -320,6 +321,30 @@ def account_scores(plan: ScoringPlan, accounts: pl.LazyFrame, users: pl.LazyFram
     return acct.with_columns(_flag_columns(plan.account_pqls)).sort("account_id")
 
 
+def flagged_users(plan: ScoringPlan, inputs: Inputs, metrics: pl.LazyFrame, excluded_ids: pl.LazyFrame) -> pl.LazyFrame:
+    """Every user with its context and metrics, and ``__excluded`` (by a user rule or its account's)."""
+    ctx = user_context(plan, user_base(plan, inputs), inputs)
+    ctx = _fill_metrics(ctx.join(metrics.drop("__events"), on="user_id", how="left"), plan)
+    ctx = ctx.join(excluded_ids.with_columns(__acct_excluded=pl.lit(True)), on="account_id", how="left")
+    ctx = ctx.with_columns(__excluded=_any(plan.exclude_users) | pl.col("__acct_excluded").fill_null(False))
+    return ctx.drop("__acct_excluded")
+
+
+def score_users(plan: ScoringPlan, flagged: pl.LazyFrame) -> pl.LazyFrame:
+    """The kept users of ``flagged_users`` with rule points, scores, tier, PQL flags and ``is_pql``."""
+    ctx = flagged.filter(~pl.col("__excluded")).drop("__excluded")
+    scored = apply_scores(ctx, plan, plan.user_rules).with_columns(_flag_columns(plan.user_pqls))
+    is_pql = pl.any_horizontal([pl.col(p.column) for p in plan.user_pqls]) if plan.user_pqls else pl.lit(False)
+    return scored.with_columns(is_pql=is_pql).sort("user_id")
+
+
+def _unknown_events(metrics: pl.LazyFrame, known_users: pl.LazyFrame) -> pl.LazyFrame:
+    """How many of the events the metrics looked at belong to no known user."""
+    return metrics.join(known_users.select("user_id").unique(), on="user_id", how="anti").select(
+        pl.col("__events").sum().cast(pl.Int64).alias("events_unknown_users")
+    )
+
+
 def build(
     plan: ScoringPlan,
     inputs: Inputs,
@@ -340,41 +365,38 @@ def build(
 
     if metrics is None:
         metrics = user_metrics(plan, events, as_of)
-    ctx = user_context(plan, user_base(plan, inputs), inputs)
-    ctx = _fill_metrics(ctx.join(metrics.drop("__events"), on="user_id", how="left"), plan)
-    ctx = ctx.join(excluded_ids.with_columns(__acct_excluded=pl.lit(True)), on="account_id", how="left")
-    ctx = ctx.with_columns(__excluded=_any(plan.exclude_users) | pl.col("__acct_excluded").fill_null(False))
-    excluded_users = ctx.filter(pl.col("__excluded")).select(pl.len().alias("excluded_users"))
-    ctx = ctx.filter(~pl.col("__excluded")).drop("__excluded", "__acct_excluded")
-
-    scored = apply_scores(ctx, plan, plan.user_rules).with_columns(_flag_columns(plan.user_pqls))
-    is_pql = pl.any_horizontal([pl.col(p.column) for p in plan.user_pqls]) if plan.user_pqls else pl.lit(False)
-    users_out = scored.with_columns(is_pql=is_pql).sort("user_id")
-
-    known_users = ensure(inputs.users, plan.inputs["users"]).select("user_id").unique()
-    unknown = metrics.join(known_users, on="user_id", how="anti").select(
-        pl.col("__events").sum().cast(pl.Int64).alias("events_unknown_users")
-    )
+    flagged = flagged_users(plan, inputs, metrics, excluded_ids)
+    excluded_users = flagged.select(pl.col("__excluded").sum().cast(pl.Int64).alias("excluded_users"))
+    unknown = _unknown_events(metrics, ensure(inputs.users, plan.inputs["users"]))
     if events_after is None:
         events_after = events_after_as_of(events, as_of)
     stats = pl.concat([excluded_users, unknown, events_after], how="horizontal")
-    return Plans(plan, users_out, kept_accounts, stats, as_of, list(plan.warnings))
+    return Plans(plan, score_users(plan, flagged), kept_accounts, stats, as_of, list(plan.warnings), flagged)
 
 
 def run(plan: ScoringPlan, inputs: Inputs, as_of: datetime, *, streaming: bool = True) -> ScoreFrames:
     """Score: one streaming pass over events for the metrics, then users, then accounts from the users.
 
     Only the events pass streams (it is the big one); users and accounts are one row each and run
-    faster on the in-memory engine.
+    faster on the in-memory engine. The run statistics come from frames already in memory (the users
+    before exclusion, the per-user metrics), not from further passes over the inputs.
     """
     engine: Any = "streaming" if streaming else "auto"
     events = ensure(inputs.events, plan.inputs["events"])
     # the metrics and the after-as_of count read the events in the same streaming run
     metrics, after = pl.collect_all([user_metrics(plan, events, as_of), events_after_as_of(events, as_of)], engine=engine)
     plans = build(plan, inputs, as_of, metrics=metrics.lazy(), events_after=after.lazy())
-    users = plans.users.collect(engine="in-memory")
-    accounts, stats = pl.collect_all([plans.accounts_for(users.lazy()), plans.stats], engine="in-memory")
-    return ScoreFrames(users, accounts, stats.to_dicts()[0], as_of, plans.warnings)
+    assert plans.flagged is not None
+    flagged = plans.flagged.collect(engine="in-memory")
+    users = score_users(plan, flagged.lazy()).collect(engine="in-memory")
+    accounts = plans.accounts_for(users.lazy()).collect(engine="in-memory")
+    unknown = _unknown_events(metrics.lazy(), flagged.lazy()).collect(engine="in-memory")
+    stats = {
+        "excluded_users": int(flagged["__excluded"].sum()),
+        "events_unknown_users": int(unknown.item()),
+        "events_after_as_of": int(after.item()),
+    }
+    return ScoreFrames(users, accounts, stats, as_of, plans.warnings)
 
 
-__all__ = ["Plans", "account_scores", "build", "ensure", "metric_expr", "run", "user_metrics"]
+__all__ = ["Plans", "account_scores", "build", "ensure", "flagged_users", "metric_expr", "run", "score_users", "user_metrics"]
