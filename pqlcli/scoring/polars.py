@@ -1,7 +1,8 @@
 """ScoringPlan -> lazy Polars: one streaming pass over events, then users, then accounts from the users.
 
-Metrics are conditional aggregations in a single group-by over the events (``active_days`` as OR-ed day
-bits, which the streaming engine reduces in place); rules are Polars expressions; no Python loops over
+Metrics are conditional aggregations in a single group-by over the events, and each ``active_days``
+metric its own pass over the same filtered events (distinct user-day pairs, counted), run together in one
+streaming ``collect_all`` and joined back; rules are Polars expressions; no Python loops over
 rows and no UDFs. This module translates the plan (``scoring/plan.py``) and decides nothing itself.
 """
 
@@ -180,8 +181,31 @@ def _active_days_bitmask(name: str, cond: pl.Expr, as_of: datetime, window: time
     return pl.sum_horizontal(counts).cast(pl.Int64).alias(name)
 
 
-def user_metrics(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """One pass over events: every metric per user by conditional aggregation."""
+def _metric_condition(m: MetricPlan, as_of: datetime) -> pl.Expr:
+    """Which of a user's (pre-filtered) events a metric looks at."""
+    parts = []
+    if m.window is not None:
+        parts.append(pl.col("timestamp") >= _lit_ts(as_of - m.window))
+    if m.events is not None:
+        parts.append(pl.col("event") == m.events[0] if len(m.events) == 1 else pl.col("event").is_in(m.events))
+    return pl.all_horizontal(parts) if parts else pl.lit(True)
+
+
+def _active_days_pass(m: MetricPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """An ``active_days`` metric as its own pass: the distinct (user, UTC date) pairs, counted per user.
+
+    Cheaper than a distinct count (or day bits) inside the main group-by: the pairs are few and the
+    streaming engine de-duplicates them in place.
+    """
+    day = pl.col("timestamp").dt.date()
+    pairs = events.filter(_metric_condition(m, as_of)).select("user_id", __day=day).unique()
+    return pairs.group_by("user_id").agg(pl.len().cast(pl.Int64).alias(m.name))
+
+
+def metric_passes(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> list[pl.LazyFrame]:
+    """The passes over events: one group-by of conditional aggregations for every metric but
+    ``active_days`` (plus ``__events``), then one pass per ``active_days`` metric over the same
+    filtered events. ``join_metrics`` puts them together; ``collect_all`` runs them in one go."""
     ts = pl.col("timestamp")
     pre = ts < _lit_ts(as_of)
     f = plan.event_filter
@@ -189,9 +213,28 @@ def user_metrics(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> pl
         pre = pre & (ts >= _lit_ts(as_of - timedelta(seconds=f.widest_window_seconds)))
     if f.event_names is not None:
         pre = pre & pl.col("event").is_in(f.event_names)
-    exprs = [metric_expr(m, as_of) for m in plan.metrics]
+    seen = events.filter(pre)
+    exprs = [metric_expr(m, as_of) for m in plan.metrics if m.agg != "active_days"]
     # __events: how many events the metrics looked at, to report events of unknown users
-    return events.filter(pre).group_by("user_id").agg(*exprs, pl.len().cast(pl.Int64).alias("__events"))
+    main = seen.group_by("user_id").agg(*exprs, pl.len().cast(pl.Int64).alias("__events"))
+    return [main, *[_active_days_pass(m, seen, as_of) for m in plan.metrics if m.agg == "active_days"]]
+
+
+def join_metrics(plan: ScoringPlan, passes: list[pl.LazyFrame]) -> pl.LazyFrame:
+    """The passes of ``metric_passes`` as one frame: user_id, the metrics in plan order, __events."""
+    out, rest = passes[0], passes[1:]
+    if not rest:
+        return out
+    for frame in rest:  # every user with an active day is in the main pass: its events pass the filter
+        out = out.join(frame, on="user_id", how="left")
+    days = [m.name for m in plan.metrics if m.agg == "active_days"]
+    out = out.with_columns([pl.col(name).fill_null(0) for name in days])
+    return out.select("user_id", *[m.name for m in plan.metrics], "__events")
+
+
+def user_metrics(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """Every metric per user (``metric_passes`` joined) as one lazy frame."""
+    return join_metrics(plan, metric_passes(plan, events, as_of))
 
 
 def _fill_metrics(lf: pl.LazyFrame, plan: ScoringPlan) -> pl.LazyFrame:
@@ -384,7 +427,8 @@ def run(plan: ScoringPlan, inputs: Inputs, as_of: datetime, *, streaming: bool =
     engine: Any = "streaming" if streaming else "auto"
     events = ensure(inputs.events, plan.inputs["events"])
     # the metrics and the after-as_of count read the events in the same streaming run
-    metrics, after = pl.collect_all([user_metrics(plan, events, as_of), events_after_as_of(events, as_of)], engine=engine)
+    *passes, after = pl.collect_all([*metric_passes(plan, events, as_of), events_after_as_of(events, as_of)], engine=engine)
+    metrics = join_metrics(plan, [p.lazy() for p in passes]).collect(engine="in-memory")
     plans = build(plan, inputs, as_of, metrics=metrics.lazy(), events_after=after.lazy())
     assert plans.flagged is not None
     flagged = plans.flagged.collect(engine="in-memory")
@@ -399,4 +443,4 @@ def run(plan: ScoringPlan, inputs: Inputs, as_of: datetime, *, streaming: bool =
     return ScoreFrames(users, accounts, stats, as_of, plans.warnings)
 
 
-__all__ = ["Plans", "account_scores", "build", "ensure", "flagged_users", "metric_expr", "run", "score_users", "user_metrics"]
+__all__ = ["Plans", "account_scores", "build", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_users", "user_metrics"]
