@@ -417,18 +417,56 @@ def build(
     return Plans(plan, score_users(plan, flagged), kept_accounts, stats, as_of, list(plan.warnings), flagged)
 
 
-def run(plan: ScoringPlan, inputs: Inputs, as_of: datetime, *, streaming: bool = True) -> ScoreFrames:
-    """Score: one streaming pass over events for the metrics, then users, then accounts from the users.
+# Above this many events, the events pass runs bucket by bucket (a bucket's group-by holds only its users).
+EVENTS_PER_BUCKET = 100_000_000
+
+
+def bucket_of(n: int) -> pl.Expr:
+    """A user's bucket, 0..n-1: a hash of ``user_id``, so all of a user's events fall in one bucket."""
+    return (pl.col("user_id").hash(seed=0) % n).cast(pl.Int64)
+
+
+def choose_buckets(events: pl.LazyFrame) -> int:
+    """How many buckets the events pass needs: one per ``EVENTS_PER_BUCKET`` events (a metadata read)."""
+    rows = int(events.select(pl.len()).collect().item())
+    return max(1, -(-rows // EVENTS_PER_BUCKET))
+
+
+def bucketed_metrics(
+    plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime, buckets: int, engine: Any = "streaming"
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per-user metrics and the after-as_of count, the events pass run bucket by bucket.
+
+    Every event of a user is in the user's bucket, so each bucket's metrics are complete for its users
+    and the buckets' rows are disjoint: their concatenation is the single pass's result (in another row
+    order, which the scoring that follows does not depend on). Peak memory is one bucket's group-by.
+    """
+    # the after-as_of count reads the events in the same streaming run as the first bucket's passes
+    after: list[pl.LazyFrame] = [events_after_as_of(events, as_of)]
+    parts: list[pl.DataFrame] = []
+    for b in range(max(1, buckets)):
+        bucket = events if buckets <= 1 else events.filter(bucket_of(buckets) == b)
+        done = pl.collect_all([*metric_passes(plan, bucket, as_of), *after], engine=engine)
+        if after:
+            after_df, after = done.pop(), []
+        parts.append(join_metrics(plan, [p.lazy() for p in done]).collect(engine="in-memory"))
+    return (parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")), after_df
+
+
+def run(
+    plan: ScoringPlan, inputs: Inputs, as_of: datetime, *, streaming: bool = True, buckets: int | None = None
+) -> ScoreFrames:
+    """Score: the streaming pass(es) over events for the metrics, then users, then accounts from the users.
 
     Only the events pass streams (it is the big one); users and accounts are one row each and run
     faster on the in-memory engine. The run statistics come from frames already in memory (the users
-    before exclusion, the per-user metrics), not from further passes over the inputs.
+    before exclusion, the per-user metrics), not from further passes over the inputs. ``buckets``: how
+    many buckets the events pass runs in (default: from the number of events, see ``choose_buckets``).
     """
     engine: Any = "streaming" if streaming else "auto"
     events = ensure(inputs.events, plan.inputs["events"])
-    # the metrics and the after-as_of count read the events in the same streaming run
-    *passes, after = pl.collect_all([*metric_passes(plan, events, as_of), events_after_as_of(events, as_of)], engine=engine)
-    metrics = join_metrics(plan, [p.lazy() for p in passes]).collect(engine="in-memory")
+    n = choose_buckets(events) if buckets is None else buckets
+    metrics, after = bucketed_metrics(plan, events, as_of, n, engine)
     plans = build(plan, inputs, as_of, metrics=metrics.lazy(), events_after=after.lazy())
     assert plans.flagged is not None
     flagged = plans.flagged.collect(engine="in-memory")
@@ -443,4 +481,4 @@ def run(plan: ScoringPlan, inputs: Inputs, as_of: datetime, *, streaming: bool =
     return ScoreFrames(users, accounts, stats, as_of, plans.warnings)
 
 
-__all__ = ["Plans", "account_scores", "build", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_users", "user_metrics"]
+__all__ = ["EVENTS_PER_BUCKET", "Plans", "account_scores", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_users", "user_metrics"]
