@@ -1,8 +1,11 @@
-"""Benchmark: does `pql score` complete on 10M users / 1.25M accounts / 500M events on this machine?
+"""Benchmark: how `pql score` grows with the data -- the scaling table of docs/performance.md.
 
-Opt-in (it generates ~15 GB of Parquet and takes a while): BENCH_HUGE=1 python bench/bench_scale.py
-(`make bench` runs it only with BENCH_HUGE=1). BENCH_HUGE_USERS changes the size (events = 50 per user).
-Reports generation time, scoring time, events per second and the scoring process's peak RSS.
+Sizes (users; accounts = users / 8, events = 50 per user) come from BENCH_SIZES, a comma list. By default
+`make bench` scores BENCH_SCALE x (100k, 300k) users, which takes a minute; the table in
+docs/performance.md is `BENCH_SIZES=100000,1000000,3000000,10000000` (10M generates ~15 GB into
+bench/data/; BENCH_HUGE=1 is the old switch for 10M alone). BENCH_BUCKETS forces the number of buckets of
+the events pass (default: pql's choice, one per 100M events). Each size is scored in its own process;
+peak RSS is that process's ru_maxrss. Cost should grow linearly: events/s stays about flat.
 """
 
 from __future__ import annotations
@@ -16,47 +19,62 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-USERS = int(os.environ.get("BENCH_HUGE_USERS", "10000000"))
-DATA = HERE / "data" / f"scale-{USERS}"
+SCALE = float(os.environ.get("BENCH_SCALE", "0.1"))
 CONFIG = ROOT / "config" / "pql.yaml"
 
 
-def child() -> None:
+def sizes() -> list[int]:
+    if os.environ.get("BENCH_SIZES"):
+        return [int(float(s)) for s in os.environ["BENCH_SIZES"].split(",")]
+    if os.environ.get("BENCH_HUGE"):
+        return [int(os.environ.get("BENCH_HUGE_USERS", "10000000"))]
+    return [max(1000, int(100_000 * SCALE)), max(3000, int(300_000 * SCALE))]
+
+
+def data(users: int) -> Path:
+    return HERE / "data" / f"scale-{users}"
+
+
+def child(users: int) -> None:
     from pqlcli import config, scoring
     from pqlcli.workspace import Workspace
 
+    buckets = int(os.environ["BENCH_BUCKETS"]) if os.environ.get("BENCH_BUCKETS") else None
+    loaded = config.load(CONFIG)
     t = time.perf_counter()
-    result = scoring.compute(Workspace.open(DATA), config.load(CONFIG))
-    secs = time.perf_counter() - t
-    tiers = dict(sorted(result.users.group_by("tier").len().iter_rows()))
-    print(f"__TIME__ {secs:.1f}")
+    result = scoring.run(loaded, scoring.Inputs.from_workspace(Workspace.open(data(users))), loaded.as_of(), buckets=buckets)
+    print(f"__TIME__ {time.perf_counter() - t:.2f}")
     print(f"__RSS__ {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
-    print(f"__OUT__ {result.users.height} users, {result.accounts.height} accounts, tiers {tiers}")
+    print(f"__OUT__ {result.users.height} users, {result.accounts.height} accounts")
 
 
-def main() -> int:
-    if sys.argv[1:] == ["--child"]:
-        child()
-        return 0
-    if not os.environ.get("BENCH_HUGE"):
-        print("skipped: set BENCH_HUGE=1 to score 10M users / 500M events (generates ~15 GB in bench/data/)")
-        return 0
+def ensure(users: int) -> None:
     from pqlcli.testing import synth_workspace
     from pqlcli.workspace import Workspace
 
-    events = USERS * 50
-    if not (DATA / "users.parquet").exists():
-        t = time.perf_counter()
-        synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=events, chunk=10_000_000)
-        print(f"generated {USERS:,} users / {events:,} events in {time.perf_counter() - t:.0f}s", flush=True)
-    proc = subprocess.run([sys.executable, __file__, "--child"], capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        print(f"FAILED\n{proc.stderr[-3000:]}")
-        return 1
-    vals = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("__"))
-    secs = float(vals["__TIME__"])
-    print(f"pql score: {USERS:,} users / {events:,} events in {secs:.0f}s ({events / secs / 1e6:.1f}M events/s), "
-          f"peak RSS {float(vals['__RSS__']):.0f} MB; {vals['__OUT__']}")
+    if (data(users) / "users.parquet").exists():
+        return
+    t = time.perf_counter()
+    synth_workspace(Workspace.open(data(users), create=True), users=users, accounts=users // 8, events=users * 50,
+                    chunk=10_000_000)
+    print(f"generated {users:,} users / {users * 50:,} events in {time.perf_counter() - t:.0f}s", flush=True)
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--child"]:
+        child(int(sys.argv[2]))
+        return 0
+    print(f"{'users':>12} {'events':>14} {'time s':>8} {'peak RSS MB':>12} {'M events/s':>11}")
+    for users in sizes():
+        ensure(users)
+        proc = subprocess.run([sys.executable, __file__, "--child", str(users)], capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            print(f"{users:>12,} FAILED\n{proc.stderr[-3000:]}")
+            return 1
+        vals = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("__"))
+        secs, events = float(vals["__TIME__"]), users * 50
+        print(f"{users:>12,} {events:>14,} {secs:>8.1f} {float(vals['__RSS__']):>12.0f} {events / secs / 1e6:>11.2f}",
+              flush=True)
     return 0
 
 

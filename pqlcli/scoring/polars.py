@@ -1,7 +1,8 @@
 """ScoringPlan -> lazy Polars: one streaming pass over events, then users, then accounts from the users.
 
-Metrics are conditional aggregations in a single group-by over the events (``active_days`` as OR-ed day
-bits, which the streaming engine reduces in place); rules are Polars expressions; no Python loops over
+Metrics are conditional aggregations in a single group-by over the events, and each ``active_days``
+metric its own pass over the same filtered events (distinct user-day pairs, counted), run together in one
+streaming ``collect_all`` and joined back; rules are Polars expressions; no Python loops over
 rows and no UDFs. This module translates the plan (``scoring/plan.py``) and decides nothing itself.
 """
 
@@ -180,8 +181,31 @@ def _active_days_bitmask(name: str, cond: pl.Expr, as_of: datetime, window: time
     return pl.sum_horizontal(counts).cast(pl.Int64).alias(name)
 
 
-def user_metrics(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """One pass over events: every metric per user by conditional aggregation."""
+def _metric_condition(m: MetricPlan, as_of: datetime) -> pl.Expr:
+    """Which of a user's (pre-filtered) events a metric looks at."""
+    parts = []
+    if m.window is not None:
+        parts.append(pl.col("timestamp") >= _lit_ts(as_of - m.window))
+    if m.events is not None:
+        parts.append(pl.col("event") == m.events[0] if len(m.events) == 1 else pl.col("event").is_in(m.events))
+    return pl.all_horizontal(parts) if parts else pl.lit(True)
+
+
+def _active_days_pass(m: MetricPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """An ``active_days`` metric as its own pass: the distinct (user, UTC date) pairs, counted per user.
+
+    Cheaper than a distinct count (or day bits) inside the main group-by: the pairs are few and the
+    streaming engine de-duplicates them in place.
+    """
+    day = pl.col("timestamp").dt.date()
+    pairs = events.filter(_metric_condition(m, as_of)).select("user_id", __day=day).unique()
+    return pairs.group_by("user_id").agg(pl.len().cast(pl.Int64).alias(m.name))
+
+
+def metric_passes(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> list[pl.LazyFrame]:
+    """The passes over events: one group-by of conditional aggregations for every metric but
+    ``active_days`` (plus ``__events``), then one pass per ``active_days`` metric over the same
+    filtered events. ``join_metrics`` puts them together; ``collect_all`` runs them in one go."""
     ts = pl.col("timestamp")
     pre = ts < _lit_ts(as_of)
     f = plan.event_filter
@@ -189,9 +213,28 @@ def user_metrics(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> pl
         pre = pre & (ts >= _lit_ts(as_of - timedelta(seconds=f.widest_window_seconds)))
     if f.event_names is not None:
         pre = pre & pl.col("event").is_in(f.event_names)
-    exprs = [metric_expr(m, as_of) for m in plan.metrics]
+    seen = events.filter(pre)
+    exprs = [metric_expr(m, as_of) for m in plan.metrics if m.agg != "active_days"]
     # __events: how many events the metrics looked at, to report events of unknown users
-    return events.filter(pre).group_by("user_id").agg(*exprs, pl.len().cast(pl.Int64).alias("__events"))
+    main = seen.group_by("user_id").agg(*exprs, pl.len().cast(pl.Int64).alias("__events"))
+    return [main, *[_active_days_pass(m, seen, as_of) for m in plan.metrics if m.agg == "active_days"]]
+
+
+def join_metrics(plan: ScoringPlan, passes: list[pl.LazyFrame]) -> pl.LazyFrame:
+    """The passes of ``metric_passes`` as one frame: user_id, the metrics in plan order, __events."""
+    out, rest = passes[0], passes[1:]
+    if not rest:
+        return out
+    for frame in rest:  # every user with an active day is in the main pass: its events pass the filter
+        out = out.join(frame, on="user_id", how="left")
+    days = [m.name for m in plan.metrics if m.agg == "active_days"]
+    out = out.with_columns([pl.col(name).fill_null(0) for name in days])
+    return out.select("user_id", *[m.name for m in plan.metrics], "__events")
+
+
+def user_metrics(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """Every metric per user (``metric_passes`` joined) as one lazy frame."""
+    return join_metrics(plan, metric_passes(plan, events, as_of))
 
 
 def _fill_metrics(lf: pl.LazyFrame, plan: ScoringPlan) -> pl.LazyFrame:
@@ -278,6 +321,7 @@ class Plans:
     stats: pl.LazyFrame
     as_of: datetime
     warnings: list[str] = field(default_factory=list)
+    flagged: pl.LazyFrame | None = None  # every user, excluded ones marked, before scoring
 
     def accounts_for(self, users: pl.LazyFrame) -> pl.LazyFrame:
         return account_scores(self.plan, self.kept_accounts, users, self.as_of)
@@ -320,6 +364,30 @@ def account_scores(plan: ScoringPlan, accounts: pl.LazyFrame, users: pl.LazyFram
     return acct.with_columns(_flag_columns(plan.account_pqls)).sort("account_id")
 
 
+def flagged_users(plan: ScoringPlan, inputs: Inputs, metrics: pl.LazyFrame, excluded_ids: pl.LazyFrame) -> pl.LazyFrame:
+    """Every user with its context and metrics, and ``__excluded`` (by a user rule or its account's)."""
+    ctx = user_context(plan, user_base(plan, inputs), inputs)
+    ctx = _fill_metrics(ctx.join(metrics.drop("__events"), on="user_id", how="left"), plan)
+    ctx = ctx.join(excluded_ids.with_columns(__acct_excluded=pl.lit(True)), on="account_id", how="left")
+    ctx = ctx.with_columns(__excluded=_any(plan.exclude_users) | pl.col("__acct_excluded").fill_null(False))
+    return ctx.drop("__acct_excluded")
+
+
+def score_users(plan: ScoringPlan, flagged: pl.LazyFrame) -> pl.LazyFrame:
+    """The kept users of ``flagged_users`` with rule points, scores, tier, PQL flags and ``is_pql``."""
+    ctx = flagged.filter(~pl.col("__excluded")).drop("__excluded")
+    scored = apply_scores(ctx, plan, plan.user_rules).with_columns(_flag_columns(plan.user_pqls))
+    is_pql = pl.any_horizontal([pl.col(p.column) for p in plan.user_pqls]) if plan.user_pqls else pl.lit(False)
+    return scored.with_columns(is_pql=is_pql).sort("user_id")
+
+
+def _unknown_events(metrics: pl.LazyFrame, known_users: pl.LazyFrame) -> pl.LazyFrame:
+    """How many of the events the metrics looked at belong to no known user."""
+    return metrics.join(known_users.select("user_id").unique(), on="user_id", how="anti").select(
+        pl.col("__events").sum().cast(pl.Int64).alias("events_unknown_users")
+    )
+
+
 def build(
     plan: ScoringPlan,
     inputs: Inputs,
@@ -340,41 +408,77 @@ def build(
 
     if metrics is None:
         metrics = user_metrics(plan, events, as_of)
-    ctx = user_context(plan, user_base(plan, inputs), inputs)
-    ctx = _fill_metrics(ctx.join(metrics.drop("__events"), on="user_id", how="left"), plan)
-    ctx = ctx.join(excluded_ids.with_columns(__acct_excluded=pl.lit(True)), on="account_id", how="left")
-    ctx = ctx.with_columns(__excluded=_any(plan.exclude_users) | pl.col("__acct_excluded").fill_null(False))
-    excluded_users = ctx.filter(pl.col("__excluded")).select(pl.len().alias("excluded_users"))
-    ctx = ctx.filter(~pl.col("__excluded")).drop("__excluded", "__acct_excluded")
-
-    scored = apply_scores(ctx, plan, plan.user_rules).with_columns(_flag_columns(plan.user_pqls))
-    is_pql = pl.any_horizontal([pl.col(p.column) for p in plan.user_pqls]) if plan.user_pqls else pl.lit(False)
-    users_out = scored.with_columns(is_pql=is_pql).sort("user_id")
-
-    known_users = ensure(inputs.users, plan.inputs["users"]).select("user_id").unique()
-    unknown = metrics.join(known_users, on="user_id", how="anti").select(
-        pl.col("__events").sum().cast(pl.Int64).alias("events_unknown_users")
-    )
+    flagged = flagged_users(plan, inputs, metrics, excluded_ids)
+    excluded_users = flagged.select(pl.col("__excluded").sum().cast(pl.Int64).alias("excluded_users"))
+    unknown = _unknown_events(metrics, ensure(inputs.users, plan.inputs["users"]))
     if events_after is None:
         events_after = events_after_as_of(events, as_of)
     stats = pl.concat([excluded_users, unknown, events_after], how="horizontal")
-    return Plans(plan, users_out, kept_accounts, stats, as_of, list(plan.warnings))
+    return Plans(plan, score_users(plan, flagged), kept_accounts, stats, as_of, list(plan.warnings), flagged)
 
 
-def run(plan: ScoringPlan, inputs: Inputs, as_of: datetime, *, streaming: bool = True) -> ScoreFrames:
-    """Score: one streaming pass over events for the metrics, then users, then accounts from the users.
+# Above this many events, the events pass runs bucket by bucket (a bucket's group-by holds only its users).
+EVENTS_PER_BUCKET = 100_000_000
+
+
+def bucket_of(n: int) -> pl.Expr:
+    """A user's bucket, 0..n-1: a hash of ``user_id``, so all of a user's events fall in one bucket."""
+    return (pl.col("user_id").hash(seed=0) % n).cast(pl.Int64)
+
+
+def choose_buckets(events: pl.LazyFrame) -> int:
+    """How many buckets the events pass needs: one per ``EVENTS_PER_BUCKET`` events (a metadata read)."""
+    rows = int(events.select(pl.len()).collect().item())
+    return max(1, -(-rows // EVENTS_PER_BUCKET))
+
+
+def bucketed_metrics(
+    plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime, buckets: int, engine: Any = "streaming"
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per-user metrics and the after-as_of count, the events pass run bucket by bucket.
+
+    Every event of a user is in the user's bucket, so each bucket's metrics are complete for its users
+    and the buckets' rows are disjoint: their concatenation is the single pass's result (in another row
+    order, which the scoring that follows does not depend on). Peak memory is one bucket's group-by.
+    """
+    # the after-as_of count reads the events in the same streaming run as the first bucket's passes
+    after: list[pl.LazyFrame] = [events_after_as_of(events, as_of)]
+    parts: list[pl.DataFrame] = []
+    for b in range(max(1, buckets)):
+        bucket = events if buckets <= 1 else events.filter(bucket_of(buckets) == b)
+        done = pl.collect_all([*metric_passes(plan, bucket, as_of), *after], engine=engine)
+        if after:
+            after_df, after = done.pop(), []
+        parts.append(join_metrics(plan, [p.lazy() for p in done]).collect(engine="in-memory"))
+    return (parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")), after_df
+
+
+def run(
+    plan: ScoringPlan, inputs: Inputs, as_of: datetime, *, streaming: bool = True, buckets: int | None = None
+) -> ScoreFrames:
+    """Score: the streaming pass(es) over events for the metrics, then users, then accounts from the users.
 
     Only the events pass streams (it is the big one); users and accounts are one row each and run
-    faster on the in-memory engine.
+    faster on the in-memory engine. The run statistics come from frames already in memory (the users
+    before exclusion, the per-user metrics), not from further passes over the inputs. ``buckets``: how
+    many buckets the events pass runs in (default: from the number of events, see ``choose_buckets``).
     """
     engine: Any = "streaming" if streaming else "auto"
     events = ensure(inputs.events, plan.inputs["events"])
-    # the metrics and the after-as_of count read the events in the same streaming run
-    metrics, after = pl.collect_all([user_metrics(plan, events, as_of), events_after_as_of(events, as_of)], engine=engine)
+    n = choose_buckets(events) if buckets is None else buckets
+    metrics, after = bucketed_metrics(plan, events, as_of, n, engine)
     plans = build(plan, inputs, as_of, metrics=metrics.lazy(), events_after=after.lazy())
-    users = plans.users.collect(engine="in-memory")
-    accounts, stats = pl.collect_all([plans.accounts_for(users.lazy()), plans.stats], engine="in-memory")
-    return ScoreFrames(users, accounts, stats.to_dicts()[0], as_of, plans.warnings)
+    assert plans.flagged is not None
+    flagged = plans.flagged.collect(engine="in-memory")
+    users = score_users(plan, flagged.lazy()).collect(engine="in-memory")
+    accounts = plans.accounts_for(users.lazy()).collect(engine="in-memory")
+    unknown = _unknown_events(metrics.lazy(), flagged.lazy()).collect(engine="in-memory")
+    stats = {
+        "excluded_users": int(flagged["__excluded"].sum()),
+        "events_unknown_users": int(unknown.item()),
+        "events_after_as_of": int(after.item()),
+    }
+    return ScoreFrames(users, accounts, stats, as_of, plans.warnings)
 
 
-__all__ = ["Plans", "account_scores", "build", "ensure", "metric_expr", "run", "user_metrics"]
+__all__ = ["EVENTS_PER_BUCKET", "Plans", "account_scores", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_users", "user_metrics"]

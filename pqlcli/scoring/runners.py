@@ -55,8 +55,10 @@ class Engine:
     reads_files: bool  # runs over the workspace's Parquet files (Inputs.from_workspace)
 
 
-def _run_polars(loaded: LoadedConfig, plan: ScoringPlan, inputs: Inputs, as_of: datetime, **_: Any) -> RawResult:
-    frames = polars_emitter.run(plan, inputs, as_of)
+def _run_polars(
+    loaded: LoadedConfig, plan: ScoringPlan, inputs: Inputs, as_of: datetime, buckets: int | None = None, **_: Any
+) -> RawResult:
+    frames = polars_emitter.run(plan, inputs, as_of, buckets=buckets)
     return RawResult(frames.users, frames.accounts, frames.stats)
 
 
