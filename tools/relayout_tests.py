@@ -59,6 +59,7 @@ MOVES: dict[str, str] = {
     "test_postgres_sql.py": "equivalence",
     "test_condition_corpus.py": "equivalence",
     "test_score_pin.py": "equivalence",
+    "test_bucketed.py": "equivalence",
     # e2e: whole stories on real files, real processes, a real browser
     "test_demo.py": "e2e",
     "test_examples_golden.py": "e2e",

@@ -4,7 +4,7 @@ Byte for byte, except that a float sum over a user's events (``sum``, decayed co
 last bit: the streaming group-by adds a user's rows in an order that depends on how the rows are cut into
 morsels, which a bucket filter changes (so does the number of threads, for the single pass too).
 
-Both configs: the documented example and tests/engine_config.yaml (every agg kind, both decays, every
+Both configs: the documented example and tests/equivalence/engine_config.yaml (every agg kind, both decays, every
 roll-up, exclusions, user- and account-level PQLs). The data has users with no events, events of unknown
 users, and with 4096 buckets most buckets hold no user at all.
 """
@@ -22,9 +22,10 @@ from pqlcli import config, scoring
 from pqlcli.scoring import polars as emitter
 from pqlcli.testing import synth_workspace
 from pqlcli.workspace import Workspace
+from tests import paths
 
 HERE = Path(__file__).resolve().parent
-CONFIGS = {"example": HERE.parent / "config" / "pql.yaml", "engine": HERE / "engine_config.yaml"}
+CONFIGS = {"example": paths.ROOT / "config" / "pql.yaml", "engine": HERE / "engine_config.yaml"}
 
 
 @pytest.fixture(scope="module")
