@@ -56,11 +56,13 @@ def _register_commands() -> None:
         calibrate_cmd,
         config_cmd,
         diff_cmd,
+        doctor_cmd,
         enrich_cmd,
         examples_cmd,
         explain_cmd,
         export_cmd,
         ingest_cmd,
+        init_cmd,
         list_cmd,
         notify_cmd,
         provider_cmd,
@@ -71,8 +73,10 @@ def _register_commands() -> None:
     )
 
     for module in (
+        init_cmd,
         ingest_cmd,
         status_cmd,
+        doctor_cmd,
         enrich_cmd,
         provider_cmd,
         score_cmd,
@@ -161,6 +165,8 @@ PARAM_FLAGS = {
     "snapshot": "--snapshot",
     "provider": "--provider",
     "options": "--option",
+    "exports": "--from",
+    "force": "--force",
 }
 
 

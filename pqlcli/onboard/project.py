@@ -42,7 +42,7 @@ def _refuse_existing(paths: list[Path]) -> None:
         if path.exists():
             raise UsageError(
                 f"{path} already exists; pql init never overwrites a file.",
-                "Replace it with force (the old file is kept beside it as a .bak), or init another folder.",
+                "Pass {param} to replace it (the old file is kept beside it as a .bak), or init another folder.",
                 param="force",
             )
 
@@ -84,12 +84,12 @@ def init_project(folder: Path, workspace: Path | None = None, *, exports: Path |
     result = InitResult(folder / CONFIG_NAME, ws_path, dry_run=dry_run)
     if exports is not None:
         if not Path(exports).is_dir():
-            raise UsageError(f"{exports} is not a folder of exports.", "Pass the folder that holds your export files.",
+            raise UsageError(f"{exports} is not a folder of exports.", "Pass the folder that holds your export files as {param}.",
                              param="exports")
         result.files = detect_exports(Path(exports))
         if not any(f.kind in ("users", "events") for f in result.files):
             raise UsageError(f"No users or events export was recognised in {exports}.",
-                             "Ingest your files one by one with an explicit column mapping instead.", param="exports")
+                             "Ingest your files one by one with `pql ingest KIND FILE --map canonical=column` instead.", param="exports")
     if not force and not dry_run:
         _refuse_existing([result.config, folder / SCHEMA_NAME])  # before anything is ingested or written
     if dry_run:
