@@ -193,7 +193,7 @@ def _company_domains(t: _Tables) -> pl.LazyFrame | None:
     if t.accounts is not None and "domain" in t.accounts.collect_schema():
         frames.append(t.accounts.select(pl.col("domain")))
     if t.users is not None and "email" in t.users.collect_schema():
-        free = pl.Series(sorted(free_email_domains()))
+        free = sorted(free_email_domains())
         frames.append(t.users.select(_user_domain().alias("domain")).filter(~pl.col("domain").is_in(free)))
     if not frames:
         return None
@@ -223,7 +223,7 @@ def missing_firmographics(t: _Tables) -> Check:
 def free_email_share(t: _Tables) -> Check:
     if t.users is None or "email" not in t.users.collect_schema():
         return _skipped("free_email_share", "no users table with emails")
-    free = pl.Series(sorted(free_email_domains()))
+    free = sorted(free_email_domains())
     stats = t.users.select(pl.len().alias("n"), _user_domain().is_in(free).sum().alias("free")).collect()
     total, n = int(stats["n"][0]), int(stats["free"][0] or 0)
     share = n / total if total else 0.0
