@@ -21,7 +21,7 @@ app = typer.Typer(
     help="Find product-qualified leads: ingest exports, enrich companies, score fit and usage, list leads.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # pql --install-completion (bash, zsh, fish, PowerShell)
     rich_markup_mode=None,
 )
 
