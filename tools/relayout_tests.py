@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 
 MOVES: dict[str, str] = {
+    "test_doctor.py": "unit/workspace",
+    "test_fuzz_cli.py": "cli",
+    "test_init.py": "cli",
+    "test_leads_only.py": "e2e",
+    "test_wheel.py": "e2e",
     # unit/<area>: one library area each, through its Python API (and its command where that is the API)
     "test_scoring_semantics.py": "unit/scoring",
     "test_rule_compiler_properties.py": "unit/scoring",

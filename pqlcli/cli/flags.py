@@ -30,6 +30,8 @@ PARAM_FLAGS: dict[str, str] = {
     "snapshot": "--snapshot",
     "provider": "--provider",
     "options": "--option",
+    "exports": "--from",
+    "force": "--force",
     "users": "",
     "ref": "",
 }

@@ -21,7 +21,7 @@ app = typer.Typer(
     help="Find product-qualified leads: ingest exports, enrich companies, score fit and usage, list leads.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # pql --install-completion (bash, zsh, fish, PowerShell)
     rich_markup_mode=None,
 )
 
@@ -56,11 +56,13 @@ def _register_commands() -> None:
         calibrate_cmd,
         config_cmd,
         diff_cmd,
+        doctor_cmd,
         enrich_cmd,
         examples_cmd,
         explain_cmd,
         export_cmd,
         ingest_cmd,
+        init_cmd,
         list_cmd,
         notify_cmd,
         provider_cmd,
@@ -71,8 +73,10 @@ def _register_commands() -> None:
     )
 
     for module in (
+        init_cmd,
         ingest_cmd,
         status_cmd,
+        doctor_cmd,
         enrich_cmd,
         provider_cmd,
         score_cmd,

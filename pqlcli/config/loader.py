@@ -216,8 +216,8 @@ def find(path: str | os.PathLike[str] | None = None) -> Path:
             return candidate
     raise ConfigError(
         f"No config file found: looked at $PQL_CONFIG, {', '.join(f'./{p}' for p in SEARCH_PATHS)} (in {Path.cwd()}).",
-        "Create pql.yaml (config/pql.yaml in the pql repository is a complete example), "
-        "or pass the file as {param}.",
+        "Run `pql init` to write a commented starter pql.yaml here (`pql init --from EXPORTS_DIR` guesses one "
+        "from your exports), or pass the file as {param}.",
         param="config",
     )
 

@@ -539,6 +539,7 @@ def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, reje
     import polars as pl
 
     from pqlcli.ingest.identity import RECORDS, SEQ, SOURCE
+    from pqlcli.ingest.traits import numeric_traits
     from pqlcli.workspace.schema import SCHEMAS
 
     key = SCHEMAS[kind].key
@@ -550,7 +551,7 @@ def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, reje
     _check_rate(ws, kind, read, rejects, rejects_tmp, stamp, opts)
     keys = [key, SOURCE]
     # a newer row for the same id later in the input wins
-    new = pl.scan_parquet(staged).with_row_index("_order").unique(subset=keys, keep="last").sort("_order").drop("_order")
+    new = numeric_traits(pl.scan_parquet(staged), SCHEMAS[kind])[0].with_row_index("_order").unique(subset=keys, keep="last").sort("_order").drop("_order")
     seq = int(datetime.now(UTC).timestamp() * 1_000_000)
     compare = [c for c in new.collect_schema() if c not in keys]
     added, updated = _entity_changes(ws.scan_or_none(records), new, keys, compare)

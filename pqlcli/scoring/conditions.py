@@ -179,7 +179,8 @@ def _check_boolean(
     loaded: LoadedConfig, loc: tuple[Any, ...], sql: str, expr: pl.Expr, schema: Mapping[str, pl.DataType], what: str
 ) -> None:
     try:
-        dtype = pl.LazyFrame(schema=dict(schema)).select(expr.alias("__c")).collect_schema()["__c"]
+        # collected (on no rows), not only resolved: type clashes (text > 5) and bad regexes surface here
+        dtype = pl.LazyFrame(schema=dict(schema)).select(expr.alias("__c")).collect().schema["__c"]
     except Exception as exc:
         raise loaded.error(
             loc,

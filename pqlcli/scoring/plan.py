@@ -345,15 +345,35 @@ def _scores_schema(rules: Iterable[RulePlan]) -> Schema:
 
 
 def _account_nulls(loaded: LoadedConfig, accounts: Schema, context: Schema) -> Schema:
-    """Columns account fit rules read that accounts lack: user-only columns, NULL at the account level."""
+    """Columns account fit and usage rules read that accounts lack: user-only columns, NULL at the account level.
+
+    A rule over such a column gives accounts 0 points (a NULL condition), whether it is a fit rule (``title``)
+    or a usage rule over a user trait (``time_on_site`` of a lead export); :func:`_null_notes` says so.
+    """
     from pqlcli.scoring.conditions import referenced_columns
 
-    refs = list(dict.fromkeys(c for r in loaded.config.fit if r.when for c in referenced_columns(r.when)))
+    rules = [*loaded.config.fit, *loaded.config.usage]
+    refs = list(dict.fromkeys(c for r in rules if r.when for c in referenced_columns(r.when)))
     nulls: Schema = {c: d for c, d in USER_ONLY.items() if c in refs and c not in accounts}
     for c in refs:
         if c not in accounts and c not in nulls and c in context:
             nulls[c] = context[c]
     return nulls
+
+
+def _null_notes(loaded: LoadedConfig, nulls: Schema) -> list[str]:
+    """One note per usage rule that reads a user-only column: accounts get 0 points from it."""
+    from pqlcli.scoring.conditions import referenced_columns
+
+    out = []
+    for rule in loaded.config.usage:
+        cols = [c for c in referenced_columns(rule.when) if c in nulls] if rule.when else []
+        if cols:
+            out.append(
+                f"Usage rule {rule.name!r} reads user-only column(s) {', '.join(cols)}: accounts get 0 points "
+                "from it (users are scored on it as usual)."
+            )
+    return out
 
 
 def _tiers(loaded: LoadedConfig) -> TierPlan:
@@ -370,6 +390,10 @@ def _warnings(missing: Iterable[str]) -> list[str]:
         out.append(Notice("No firmographics yet: fit rules on employees, raised, country... give 0 points until the workspace is enriched.", command="enrich"))
     if "events" in missing:
         out.append(Notice("No events yet: every usage metric is 0 until events are ingested.", command="ingest events FILE"))
+    if "accounts" in missing:
+        out.append(Notice(
+            "No accounts table: users are scored alone (no account columns, roll-ups or PQAs; users with a "
+            "company email are enriched by its domain) until accounts are ingested.", command="ingest accounts FILE"))
     return out
 
 
@@ -405,6 +429,7 @@ def build_plan(loaded: LoadedConfig, schemas: Mapping[str, Mapping[str, Any]], m
     rolled.update(pql_share=pl.Float64(), pqa=pl.Boolean())
     nulls = _account_nulls(loaded, rolled, user_schema)
     account_rules = _rules(loaded, {**rolled, **nulls}, "account")
+    warnings += _null_notes(loaded, nulls)
     acct_scored = {**rolled, **_scores_schema(account_rules)}
     unavailable = {
         c: "a user-only column; account-level PQL definitions see account columns, roll-ups and scores"
