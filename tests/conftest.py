@@ -4,11 +4,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.factories.browser_helpers import browser  # noqa: F401  (the headless Chromium fixture of the HTML page tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+# Hypothesis' per-example deadline measures the machine, not pql: on a loaded 2-core box a 200 ms deadline
+# fails tests that are correct. Tests that must not hang bound their own time (e.g. the CLI fuzz tests).
+settings.register_profile("pql", deadline=None)
+settings.load_profile("pql")
 
 
 @pytest.fixture(autouse=True)
