@@ -23,7 +23,7 @@ from pqlcli.workspace import Workspace
 from tests import paths
 
 ROOT = paths.ROOT
-CONFIGS = {"default": ROOT / "config" / "pql.yaml", "engines": ROOT / "tests" / "engine_config.yaml"}
+CONFIGS = {"default": ROOT / "config" / "pql.yaml", "engines": ROOT / "tests" / "equivalence" / "engine_config.yaml"}
 AS_OF = "2026-11-01T00:00:00Z"
 TABLES = ("users", "accounts", "events", "firmographics")
 pytestmark = pytest.mark.slow
