@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from pqlcli.config import LoadedConfig
+from pqlcli.errors import ConfigError
 from pqlcli.scoring import runners
 from pqlcli.scoring.frames import Inputs, ScoreFrames
 from pqlcli.scoring.plan import ScoringPlan, build_plan
@@ -47,7 +48,17 @@ def plan(loaded: LoadedConfig, inputs: Inputs) -> ScoringPlan:
 def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, engine: str = "polars", **options: Any) -> ScoreFrames:
     """Score every user and account with ``engine`` (polars, duckdb or spark); writes nothing."""
     runner = runners.engine(engine)  # an unknown engine fails before the config is checked
-    return runners.run(runner.name, loaded, plan(loaded, inputs), inputs, as_of, **options)
+    checked = plan(loaded, inputs)
+    try:
+        return runners.run(runner.name, loaded, checked, inputs, as_of, **options)
+    except (pl.exceptions.SchemaError, pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+        # a condition whose types only clash on real rows (the plan's check runs on no rows)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"A condition in {loaded.path} applies an operation to values of different types: {detail}.",
+            "Compare numbers with numbers, text with 'quoted text' and booleans with TRUE/FALSE; "
+            "the column types are listed by the config validation.",
+        ) from exc
 
 
 def compute(
