@@ -9,31 +9,12 @@ ratio). Each measurement runs twice, alternating, and the faster run counts.
 
 from __future__ import annotations
 
-import os
 import resource
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-SCALE = float(os.environ.get("BENCH_SCALE", "0.1"))
-USERS = max(1_000, int(1_000_000 * SCALE))
-EVENTS = USERS * 50
-DATA = HERE / "data" / f"backtest-{USERS}"
-CONFIG = ROOT / "config" / "pql.yaml"
-
-
-def workspace():
-    from pqlcli.testing import synth_workspace
-    from pqlcli.workspace import Workspace
-
-    if not (DATA / "users.parquet").exists():
-        t = time.perf_counter()
-        synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=EVENTS)
-        print(f"generated {USERS:,} users / {EVENTS:,} events in {time.perf_counter() - t:.0f}s", flush=True)
-    return Workspace.open(DATA)
+from synthetic import CONFIG, EVENTS, SCALE, USERS, workspace
 
 
 def timed(fn) -> tuple[float, object]:
