@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, OverflowMethod
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -339,10 +340,32 @@ def _explain_rules(console: Console, section: str, s: dict[str, Any]) -> None:
     console.print(t)
 
 
+def _explain_identity(console: Console, data: dict[str, Any]) -> None:
+    """Which record the query found (and which others it also matched), and every alias with its source."""
+    ident, level, shown = data.get("identity") or {}, data["level"], data["who"]["id"]
+    if ident.get("others"):
+        others = ident["others"]
+        warn(
+            f"{ident['query']!r} matched {len(others) + 1} {level}s: {', '.join([shown, *others])}. Showing {shown}; "
+            f"run `pql explain ID` with one of the others to see it (merge them by ingesting a file that links them)."
+        )
+    if ident.get("alias_of"):
+        console.print(f"{ident['query']!r} is an alias of {level} {ident['alias_of']}.")
+    aliases = ident.get("aliases") or []
+    if len(aliases) > 1 or any(a["alias"] != shown for a in aliases):
+        console.print(f"[bold]Known as[/] ({len(aliases)} ids, one {level}):")
+        for a in aliases:
+            tags = [t for t, on in (("canonical", a["canonical"]), ("record", a["record"] and not a["canonical"])) if on]
+            console.print(f"  {escape(str(a['alias']))}  from {escape(str(a['source']))}" + (f"  ({', '.join(tags)})" if tags else ""))
+    elif aliases:
+        console.print(f"Known as {shown} only (from {escape(str(aliases[0]['source']))}).")
+
+
 def explain(data: dict[str, Any]) -> None:
     console = current().console()
     who_ = data["who"]
     console.print(f"[bold]{data['level'].title()} {who_['id']}[/] {who_.get('label') or ''}  (snapshot {data['snapshot']}, as of {data['as_of']})")
+    _explain_identity(console, data)
     for section in ("fit", "usage"):
         _explain_rules(console, section, data[section])
     tier = data["tier"]

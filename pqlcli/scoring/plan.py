@@ -238,11 +238,16 @@ def _context(user_base: Schema, accounts: Schema) -> list[ContextColumn]:
 # Metrics
 
 
+# How an account rolls a metric up over its users unless the config says: active_days become the
+# distinct days on which any of its users was active (never more than the window), not a sum over users.
+DEFAULT_ROLLUP = {"first_seen": "max", "last_seen": "min", "active_days": "distinct_days"}
+
+
 def _metric(name: str, m: Metric) -> MetricPlan:
     window = m.window_td
     fill = None if m.agg in ("first_seen", "last_seen") else (0.0 if m.is_float else 0)
     dtype = pl.Float64() if m.is_float else pl.Int64()
-    rollup = m.account_rollup
+    rollup = m.rollup or DEFAULT_ROLLUP.get(m.agg, "sum")
     account_dtype = pl.Int64() if rollup == "count_positive" and fill is None else dtype
     desc = f"metric {name}: {', '.join(m.events)}" + (f" in the last {m.window}" if m.window else " up to as_of")
     desc += f", {m.agg}" + (f" of {m.prop}" if m.prop else "")
