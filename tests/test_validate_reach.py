@@ -24,7 +24,7 @@ pqls:
 def _validate(pql, tmp_path: Path, usage: str, pql_when: str = "usage_score > 50", as_of: str = "as_of: 2026-11-01"):
     cfg = tmp_path / "pql.yaml"
     cfg.write_text(BASE.format(as_of=as_of, usage=usage, pql=pql_when))
-    code, out, err = pql("config", "validate", "--config", cfg)
+    code, _, err = pql("config", "validate", "--config", cfg)
     assert code == 0, err
     return " ".join(err.split())
 
