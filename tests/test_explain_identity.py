@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +32,7 @@ def test_explain_lists_every_alias_and_its_source(pql, tmp_path: Path, ws_path: 
     code, out, err = pql("explain", "dana@northwind.io")
     assert code == 0, err
     assert "User u_1" in out and "Known as (3 ids, one user)" in out
+    assert re.search(r"\(snapshot \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d{8}T", " ".join(out.split()))  # a readable date
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and " from " in line}
     assert {"u_1", "51001", "anon-1"} <= set(lines)
     assert "hubspot" in lines["51001"] and "canonical" in lines["u_1"]

@@ -366,7 +366,7 @@ def _explain_identity(console: Console, data: dict[str, Any]) -> None:
 def explain(data: dict[str, Any]) -> None:
     console = current().console()
     who_ = data["who"]
-    console.print(f"[bold]{data['level'].title()} {who_['id']}[/] {who_.get('label') or ''}  (snapshot {data['snapshot']}, as of {data['as_of']})")
+    console.print(f"[bold]{data['level'].title()} {who_['id']}[/] {who_.get('label') or ''}  (snapshot {data.get('snapshot_label') or data['snapshot']}, as of {data['as_of']})")
     _explain_identity(console, data)
     for section in ("fit", "usage"):
         _explain_rules(console, section, data[section])

@@ -125,7 +125,8 @@ def _identity(ws: Workspace, level: str, record_id: str, match: dict[str, Any]) 
 
 
 def explain(ws: Workspace, ref: str, snapshot_ref: str | None = None) -> dict[str, Any]:
-    snapshot_dir = ws.snapshot(snapshot_ref).path
+    snapshot = ws.snapshot(snapshot_ref)
+    snapshot_dir = snapshot.path
     manifest = snap.read_manifest(snapshot_dir)
     cfg = Config.model_validate(manifest["config"])
     level, row, match = find(snapshot_dir, ref, ws)
@@ -133,6 +134,7 @@ def explain(ws: Workspace, ref: str, snapshot_ref: str | None = None) -> dict[st
     tier_key = next((k for k, v in manifest["tiers"]["names"].items() if v == row["tier"]), row["tier"])
     data: dict[str, Any] = {
         "snapshot": snapshot_dir.name,
+        "snapshot_label": snapshot.label,
         "as_of": manifest["as_of"],
         "level": level,
         "who": {
