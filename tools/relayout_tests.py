@@ -20,6 +20,10 @@ TESTS = ROOT / "tests"
 MOVES: dict[str, str] = {
     "test_doctor.py": "unit/workspace",
     "test_fuzz_cli.py": "cli",
+    "test_explain_identity.py": "cli",
+    "test_firmo_warning.py": "cli",
+    "test_tiers_report_identity.py": "cli",
+    "test_validate_reach.py": "cli",
     "test_init.py": "cli",
     "test_leads_only.py": "e2e",
     "test_wheel.py": "e2e",

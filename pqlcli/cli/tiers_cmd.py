@@ -36,7 +36,7 @@ def report_command(
     ] = None,
     out: options.OutFile = None,
     by: Annotated[
-        list[str] | None, typer.Option("--by", metavar="DIM", help="Breakdowns: owner, plan, industry, country (repeat or comma-separate; default owner,plan).")
+        list[str] | None, typer.Option("--by", metavar="DIM", help="Break down by any column of the users or accounts (owner, plan, industry, country, title...; repeat or comma-separate; default owner,plan).")
     ] = None,
     top: Annotated[int, typer.Option("--top", metavar="N", help="Top accounts shown per tier.", min=0)] = 5,
     snapshot: options.SnapshotRef = None,

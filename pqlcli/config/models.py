@@ -51,7 +51,7 @@ class Decay(_Strict):
 
 
 Agg = Literal["count", "active_days", "sum", "distinct", "first_seen", "last_seen"]
-Rollup = Literal["sum", "max", "min", "count_positive"]
+Rollup = Literal["sum", "max", "min", "count_positive", "distinct_days"]
 
 
 class Metric(_Strict):
@@ -67,7 +67,8 @@ class Metric(_Strict):
     rollup: Rollup | None = Field(
         None,
         description="How accounts roll it up over their users: sum (default), max, min, count_positive "
-        "(users with a value > 0). first_seen defaults to max, last_seen to min.",
+        "(users with a value > 0), distinct_days (active_days only, its default: the distinct days on which "
+        "any of the account's users was active). first_seen defaults to max, last_seen to min.",
     )
 
     @field_validator("window")
@@ -83,6 +84,8 @@ class Metric(_Strict):
             raise ValueError(f"agg: {self.agg} needs a property: (the event property to {self.agg})")
         if self.agg not in ("sum", "distinct") and self.prop:
             raise ValueError(f"property: is only used with agg: sum or distinct, not {self.agg}")
+        if self.rollup == "distinct_days" and self.agg != "active_days":
+            raise ValueError(f"rollup: distinct_days applies to agg: active_days only (this metric has agg: {self.agg})")
         if self.decay is not None and self.agg != "count":
             raise ValueError(f"decay applies to agg: count only (this metric has agg: {self.agg})")
         return self
@@ -98,12 +101,6 @@ class Metric(_Strict):
     @property
     def window_td(self) -> timedelta | None:
         return parse_duration(self.window) if self.window else None
-
-    @property
-    def account_rollup(self) -> str:
-        if self.rollup:
-            return self.rollup
-        return {"first_seen": "max", "last_seen": "min"}.get(self.agg, "sum")
 
     @property
     def is_float(self) -> bool:

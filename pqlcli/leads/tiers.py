@@ -39,6 +39,7 @@ class TierInfo(BaseModel):
     key: str
     name: str
     label: str
+    short: str  # the label's head ("Tier 1" of "Tier 1 · call now"; a custom label as it is), for column heads
     fit: str
     usage: str
 
@@ -62,6 +63,8 @@ class BreakdownRow(BaseModel):
 
 class Movement(BaseModel):
     previous_snapshot: str
+    previous_label: str  # its readable date beside the id
+    config_changes: list[str]  # config keys that differ between the two snapshots ([]: the same config)
     matrix: dict[str, dict[str, int]]
     changed: int
     entered_tier1_count: int
@@ -110,8 +113,10 @@ class LevelReport(BaseModel):
 
 class TiersReport(BaseModel):
     snapshot: str
+    snapshot_label: str  # ``2026-11-30 01:02 UTC (id)``
     as_of: str | None
     previous_snapshot: str | None
+    previous_label: str | None
     thresholds: Thresholds
     tiers: list[TierInfo]
     breakdowns: list[str]
@@ -129,7 +134,7 @@ class TiersReport(BaseModel):
 def tiers_report(snapshot: SnapshotRef, by: list[str] | str | None = None, top: int = 5) -> TiersReport:
     """The tier report of a snapshot, compared with the snapshot before it when there is one."""
     snap = open_snapshot(snapshot)
-    dims = breakdowns(by)
+    dims = breakdowns(by, {c for level in LEVELS if snap.has(level) for c in snap.scan(level).collect_schema().names()})
     prev = snap.previous()
     names, labels = snap.tier_names(), snap.tier_labels()
     thresholds = snap.manifest.get("tiers") or {}
@@ -140,11 +145,14 @@ def tiers_report(snapshot: SnapshotRef, by: list[str] | str | None = None, top: 
     }
     return TiersReport(
         snapshot=snap.name,
+        snapshot_label=snap.snapshot.label,
         as_of=snap.manifest.get("as_of"),
         previous_snapshot=prev.name if prev else None,
+        previous_label=prev.snapshot.label if prev else None,
         thresholds=Thresholds(fit=thresholds.get("fit"), usage=thresholds.get("usage")),
         tiers=[
-            TierInfo(key=key, name=names[key], label=labels[key], fit=TIER_CELL[key][0], usage=TIER_CELL[key][1])
+            TierInfo(key=key, name=names[key], label=labels[key], short=labels[key].split(" · ")[0].strip() or labels[key],
+                     fit=TIER_CELL[key][0], usage=TIER_CELL[key][1])
             for key in CANONICAL_TIERS
         ],
         breakdowns=dims,
@@ -152,18 +160,27 @@ def tiers_report(snapshot: SnapshotRef, by: list[str] | str | None = None, top: 
     )
 
 
-def breakdowns(by: list[str] | str | None) -> list[str]:
-    """The breakdown dimensions asked for (repeated or comma-separated), default owner and plan."""
+def breakdowns(by: list[str] | str | None, columns: set[str] | None = None) -> list[str]:
+    """The breakdown dimensions asked for (repeated or comma-separated), default owner and plan.
+
+    Any column of the snapshot's users or accounts (``columns``) is a breakdown; without ``columns``,
+    the usual ones (owner, plan, industry, country)."""
     if by is None:
         return ["owner", "plan"]
+    allowed = sorted(columns) if columns else list(BREAKDOWNS)
+    lower = {c.lower(): c for c in allowed}
     items = [by] if isinstance(by, str) else list(by)
-    dims = [d.strip().lower() for item in items for d in item.split(",") if d.strip()]
-    bad = [d for d in dims if d not in BREAKDOWNS]
+    asked = [d.strip() for item in items for d in item.split(",") if d.strip()]
+    dims = [d if d in allowed else lower.get(d.lower(), d) for d in asked]
+    bad = [d for d in dims if d not in allowed]
     if bad:
+        usual = [c for c in BREAKDOWNS if c in allowed]
+        rest = [c for c in allowed if c not in usual and not c.startswith(("fit__", "usage__", "pql__"))]
         raise ParameterError(
             "by",
-            f"{{param}} {', '.join(bad)} is not a breakdown.{did_you_mean(bad[0], BREAKDOWNS)}",
-            f"Use one or more of: {', '.join(BREAKDOWNS)}.",
+            f"{{param}} {', '.join(bad)} is not a column of the snapshot's users or accounts."
+            f"{did_you_mean(bad[0], allowed)}",
+            f"Use one or more of: {', '.join(usual)}" + (f"; or any other column: {', '.join(rest)}." if rest else "."),
         )
     return list(dict.fromkeys(dims))
 
@@ -233,7 +250,8 @@ def _top(frame: pl.DataFrame, names: dict[str, str], top: int) -> dict[str, list
     import polars as pl
 
     keep = [c for c in ("account_id", "name", "owner", "plan", "users", "fit_score", "usage_score") if c in frame.columns]
-    scores = [c for c in ("usage_score", "fit_score") if c in frame.columns]
+    # the best usage first; ties broken by fit, then by the number of users, then by id (stable)
+    scores = [c for c in ("usage_score", "fit_score", "users") if c in frame.columns]
     ranked = frame.sort([*scores, "account_id"], descending=[True] * len(scores) + [False], nulls_last=True)
     out: dict[str, list[Row]] = {}
     for key in CANONICAL_TIERS:
@@ -280,11 +298,63 @@ def _movement(level: str, frame: pl.DataFrame, snap: LeadSnapshot, prev: LeadSna
     )
     return Movement(
         previous_snapshot=prev.name,
+        previous_label=prev.snapshot.label,
+        config_changes=_snapshot_config_changes(prev, snap),
         matrix=matrix,
         changed=int(joined.filter(pl.col("before") != pl.col("after")).height),
         entered_tier1_count=entered_rows.height,
         entered_tier1=_jsonable_rows(entered_rows.head(25)),
     )
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    """Dotted keys -> values; a list of named items (rules, PQL definitions) is keyed by their names."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        for v in value:
+            _flatten({k: x for k, x in v.items() if k != "name"}, f"{prefix}.{v['name']}", out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The config keys whose value differs between two snapshots' configs (as_of aside: it always moves).
+
+    ``tiers.fit: 50 -> 60``; a rule, metric or PQL definition only one side has: ``usage.docs (added)``."""
+    a, b = _flatten(before, "", {}), _flatten(after, "", {})
+    out: list[str] = []
+    for k in sorted(set(a) | set(b)):
+        if k == "as_of" or a.get(k) == b.get(k):
+            continue
+        head = k.rsplit(".", 1)[0] if k.count(".") >= 2 else k
+        if head != k and not any(x.startswith(head + ".") for x in a):
+            change = f"{head} (added)"
+        elif head != k and not any(x.startswith(head + ".") for x in b):
+            change = f"{head} (removed)"
+        else:
+            change = f"{k}: {_short_value(a.get(k))} -> {_short_value(b.get(k))}"
+        if change not in out:
+            out.append(change)
+    return out
+
+
+def _snapshot_config_changes(prev: LeadSnapshot, snap: LeadSnapshot) -> list[str]:
+    before, after = prev.manifest.get("config"), snap.manifest.get("config")
+    if before is not None and after is not None:
+        return config_changes(before, after)
+    if prev.manifest.get("config_hash") == snap.manifest.get("config_hash"):
+        return []
+    return ["the config (the older snapshot does not record its keys)"]
+
+
+def _short_value(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    text = "—" if v is None else str(v)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _has_outcomes(frame: pl.DataFrame) -> bool:

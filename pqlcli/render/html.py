@@ -18,6 +18,8 @@ from pqlcli.render.text import (
     lift,
     move_from,
     move_to,
+    movement_lines,
+    movement_summary,
     num,
     pct,
     qualified_title,
@@ -34,7 +36,7 @@ CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
        background: var(--bg); margin: 0 auto; max-width: 1080px; padding: 24px; }
 h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 32px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 20px 0 8px; } .muted { color: var(--muted); }
+h3 { font-size: 15px; margin: 20px 0 8px; } .muted { color: var(--muted); } .config-changed { color: #9a6700; font-weight: 600; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 16px; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; background: var(--bg); margin-bottom: 16px; }
 .grid .card { margin-bottom: 0; } .grid { margin-bottom: 16px; }
@@ -182,7 +184,7 @@ def conversion_bars(level: str, conv: Conversion, report: TiersReport) -> str:
             f'<g data-tier="{key}" data-rate="{rate if rate is not None else ""}">'
             f'<rect x="{x + 10:.1f}" y="{h - bottom - bh:.1f}" width="{bw - 20:.1f}" height="{max(bh, 1):.1f}" rx="3" fill="{_color(key)}"/>'
             f'<text x="{x + bw / 2:.1f}" y="{h - bottom - bh - 6:.1f}" text-anchor="middle">{_e(pct(rate))}</text>'
-            f'<text x="{x + bw / 2:.1f}" y="{h - bottom + 16}" text-anchor="middle">{_e(short_tier(key))}</text>'
+            f'<text x="{x + bw / 2:.1f}" y="{h - bottom + 16}" text-anchor="middle">{_e(short_tier(key, meta))}</text>'
             f'<text x="{x + bw / 2:.1f}" y="{h - bottom + 32}" text-anchor="middle" class="muted">{_e(lift(conv.tiers[key].lift_vs_tier4))}</text></g>'
         )
     parts.append("</svg>")
@@ -214,7 +216,7 @@ def _breakdowns(level: str, data: LevelReport, report: TiersReport) -> list[str]
         body.append(stacked_bars(level, dim, rows, report))
         body.append(
             _table(
-                [dim, "Total", *[short_tier(k) for k in meta], "Tier 1 share"],
+                [dim, "Total", *[short_tier(k, meta) for k in meta], f"{short_tier('tier1', meta)} share"],
                 [[r.value, r.total, *[r.tiers[k] for k in meta], pct(r.tier1_share)] for r in rows],
                 f"breakdown-{dim}",
             )
@@ -243,22 +245,25 @@ def _top(data: LevelReport, report: TiersReport) -> list[str]:
     return body
 
 
-def _movement(level: str, move: Movement) -> list[str]:
+def _movement(level: str, move: Movement, report: TiersReport) -> list[str]:
+    meta = report.tier_info()
     cols = list(next(iter(move.matrix.values())).keys())
-    body = [f'<div class="card movement"><h3>Movement since {_e(move.previous_snapshot)}</h3>']
+    body = [f'<div class="card movement"><h3>Movement since {_e(move.previous_label)}</h3>']
+    cls = "config-changed" if move.config_changes else "muted"
+    body += [f'<p class="{cls}">{_e(line)}</p>' for line in movement_lines(move, meta)]
     body.append(
         _table(
-            ["from \\ to", *[move_to(c) for c in cols]],
-            [[move_from(r), *row.values()] for r, row in move.matrix.items()],
+            ["from \\ to", *[move_to(c, meta) for c in cols]],
+            [[move_from(r, meta), *row.values()] for r, row in move.matrix.items()],
             "migration",
         )
     )
-    body.append(f"<p>{move.changed} changed tier; <b>{move.entered_tier1_count}</b> entered Tier 1.</p>")
+    body.append(f"<p>{_e(movement_summary(move, meta))}</p>")
     if move.entered_tier1:
         body.append(
             _table(
-                ["Entered Tier 1", "Owner", "Fit", "Usage", "Was"],
-                [[who(r, level), r.get("owner") or "", num(r.get("fit_score")), num(r.get("usage_score")), move_from(r["before"])] for r in move.entered_tier1],
+                [f"Entered {short_tier('tier1', meta)}", "Owner", "Fit", "Usage", "Was"],
+                [[who(r, level), r.get("owner") or "", num(r.get("fit_score")), num(r.get("usage_score")), move_from(r["before"], meta)] for r in move.entered_tier1],
                 "entered",
                 text_cols=2,
             )
@@ -275,7 +280,7 @@ def _conversion(level: str, conv: Conversion, report: TiersReport) -> list[str]:
         '<div class="card"><h3>Conversion per tier</h3>',
         conversion_bars(level, conv, report),
         _table(
-            ["Tier", "Count", "Converted", "Rate", "Lift vs Tier 4"],
+            ["Tier", "Count", "Converted", "Rate", f"Lift vs {short_tier('tier4', meta)}"],
             [[meta[k].label, v.count, v.converted, pct(v.rate), lift(v.lift_vs_tier4)] for k, v in conv.tiers.items()],
             "conversion",
         ),
@@ -296,7 +301,7 @@ def _level(level: str, data: LevelReport, report: TiersReport) -> list[str]:
     body += _breakdowns(level, data, report)
     body += _top(data, report)
     if data.movement:
-        body += _movement(level, data.movement)
+        body += _movement(level, data.movement, report)
     if data.conversion:
         body += _conversion(level, data.conversion, report)
     body.append("</section>")
@@ -308,7 +313,7 @@ def to_html(report: TiersReport) -> str:
     body += [f'<p class="muted">{_e(line)}</p>' for line in header_lines(report)]
     for level, data in report.levels.items():
         body += _level(level, data, report)
-    body.append(f'<footer class="muted">Generated by pql from snapshot {_e(report.snapshot)}. Self-contained: no network needed.</footer>')
+    body.append(f'<footer class="muted">Generated by pql from snapshot {_e(report.snapshot_label)}. Self-contained: no network needed.</footer>')
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'

@@ -12,6 +12,8 @@ from pqlcli.render.text import (
     lift,
     move_from,
     move_to,
+    movement_lines,
+    movement_summary,
     num,
     pct,
     qualified_title,
@@ -59,7 +61,7 @@ def _breakdowns(data: LevelReport, report: TiersReport) -> list[str]:
     for dim, rows in data.by.items():
         lines += ["", f"### By {BREAKDOWN_TITLES.get(dim, dim)}", ""]
         lines += _table(
-            [dim, "Total", *[short_tier(k) for k in meta], "Tier 1 share"],
+            [dim, "Total", *[short_tier(k, meta) for k in meta], f"{short_tier('tier1', meta)} share"],
             [[r.value, str(r.total), *[str(r.tiers[k]) for k in meta], pct(r.tier1_share)] for r in rows],
         )
     return lines
@@ -86,20 +88,22 @@ def _top(data: LevelReport, report: TiersReport) -> list[str]:
     return lines
 
 
-def _movement(level: str, move: Movement) -> list[str]:
-    lines = ["", f"### Movement since {move.previous_snapshot}", ""]
+def _movement(level: str, move: Movement, report: TiersReport) -> list[str]:
+    meta = report.tier_info()
+    lines = ["", f"### Movement since {move.previous_label}", ""]
+    lines += [*(f"**{line}**" if move.config_changes else line for line in movement_lines(move, meta)), ""]
     cols = list(next(iter(move.matrix.values())).keys())
     lines += _table(
-        ["from \\ to", *[move_to(c) for c in cols]],
-        [[move_from(r), *[str(v) for v in row.values()]] for r, row in move.matrix.items()],
+        ["from \\ to", *[move_to(c, meta) for c in cols]],
+        [[move_from(r, meta), *[str(v) for v in row.values()]] for r, row in move.matrix.items()],
     )
-    lines += ["", f"{move.changed} changed tier; {move.entered_tier1_count} entered Tier 1."]
+    lines += ["", movement_summary(move, meta)]
     if move.entered_tier1:
-        lines += ["", "Entered Tier 1:", ""]
+        lines += ["", f"Entered {short_tier('tier1', meta)}:", ""]
         lines += _table(
             ["Who", "Owner", "Fit", "Usage", "Was"],
             [
-                [who(r, level), r.get("owner") or "", num(r.get("fit_score")), num(r.get("usage_score")), move_from(r["before"])]
+                [who(r, level), r.get("owner") or "", num(r.get("fit_score")), num(r.get("usage_score")), move_from(r["before"], meta)]
                 for r in move.entered_tier1
             ],
             ["l", "l", "r", "r", "l"],
@@ -111,7 +115,7 @@ def _conversion(level: str, conv: Conversion, report: TiersReport) -> list[str]:
     meta = report.tier_info()
     lines = ["", "### Conversion", ""]
     lines += _table(
-        ["Tier", "Count", "Converted", "Rate", "Lift vs Tier 4"],
+        ["Tier", "Count", "Converted", "Rate", f"Lift vs {short_tier('tier4', meta)}"],
         [[meta[k].label, str(v.count), str(v.converted), pct(v.rate), lift(v.lift_vs_tier4)] for k, v in conv.tiers.items()],
     )
     return [*lines, "", funnel_text(level, conv.funnel)]
@@ -126,7 +130,7 @@ def to_markdown(report: TiersReport) -> str:
         lines += _breakdowns(data, report)
         lines += _top(data, report)
         if data.movement:
-            lines += _movement(level, data.movement)
+            lines += _movement(level, data.movement, report)
         if data.conversion:
             lines += _conversion(level, data.conversion, report)
     return "\n".join(lines).rstrip() + "\n"

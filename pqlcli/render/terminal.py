@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, OverflowMethod
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -24,9 +25,12 @@ from pqlcli.render.text import (
     lift,
     move_from,
     move_to,
+    movement_lines,
+    movement_summary,
     num,
     pct,
     qualified_title,
+    short_tier,
     who,
 )
 
@@ -154,10 +158,6 @@ def _bar(value: float, biggest: float, width: int) -> str:
     return score_bar(100 * value / biggest if biggest else 0, width).rstrip()
 
 
-def _short(key: str) -> str:
-    return key.replace("tier", "T")
-
-
 def _matrix(data: LevelReport, report: TiersReport) -> Table:
     meta = report.tier_info()
     th = report.thresholds
@@ -205,15 +205,16 @@ def _breakdown(dim: str, data: LevelReport, report: TiersReport) -> Table:
     t.add_column(dim, overflow="ellipsis", max_width=24, no_wrap=True)
     t.add_column("n", justify="right", no_wrap=True)
     for key in meta:
-        t.add_column(Text(_short(key), style=tier_style(key).text), justify="right", no_wrap=True)
-    t.add_column("T1 %", justify="right", no_wrap=True)
+        t.add_column(Text(short_tier(key, meta), style=tier_style(key).text), justify="right", no_wrap=True)
+    t.add_column(f"{short_tier('tier1', meta)} %", justify="right", no_wrap=True)
     t.add_column("", no_wrap=True, overflow="crop")
     for r in rows:
         t.add_row(r.value, str(r.total), *[str(r.tiers[k]) for k in meta], pct(r.tier1_share), _stacked(r.tiers, biggest))
     return t
 
 
-def _top(data: LevelReport) -> Table | None:
+def _top(data: LevelReport, report: TiersReport) -> Table | None:
+    meta = report.tier_info()
     t = Table(title="Top accounts per tier", header_style="bold", title_justify="left")
     t.add_column("tier", no_wrap=True, min_width=2)
     t.add_column("account", overflow="ellipsis", no_wrap=True, max_width=20, min_width=8)
@@ -226,7 +227,7 @@ def _top(data: LevelReport) -> Table | None:
         for i, r in enumerate(rows):
             any_rows = True
             t.add_row(
-                Text(_short(key) if i == 0 else "", style=tier_style(key).text),
+                Text(short_tier(key, meta) if i == 0 else "", style=tier_style(key).text),
                 str(r.get("name") or r.get("account_id")),
                 str(r.get("owner") or ""),
                 num(r.get("fit_score")),
@@ -236,22 +237,24 @@ def _top(data: LevelReport) -> Table | None:
     return t if any_rows else None
 
 
-def _movement(level: str, move: Movement) -> Group:
+def _movement(level: str, move: Movement, report: TiersReport) -> Group:
+    meta = report.tier_info()
     cols = list(next(iter(move.matrix.values())).keys())
-    t = Table(title=f"Movement since {move.previous_snapshot}", header_style="bold", title_justify="left")
+    notes = [Text(line, style="yellow" if move.config_changes else "dim") for line in movement_lines(move, meta)]
+    t = Table(title=f"Movement since {move.previous_label}", header_style="bold", title_justify="left")
     t.add_column("from \\ to")
     for c in cols:
-        t.add_column(move_to(c), justify="right")
+        t.add_column(move_to(c, meta), justify="right")
     for r, row in move.matrix.items():
-        t.add_row(move_from(r), *[(str(v) if v else "·") for v in row.values()])
-    parts: list[Any] = [t, Text(f"{move.changed} changed tier; {move.entered_tier1_count} entered Tier 1.")]
+        t.add_row(move_from(r, meta), *[(str(v) if v else "·") for v in row.values()])
+    parts: list[Any] = [*notes, t, Text(movement_summary(move, meta))]
     if move.entered_tier1:
-        e = Table(title="Entered Tier 1", header_style="bold", title_justify="left")
+        e = Table(title=f"Entered {short_tier('tier1', meta)}", header_style="bold", title_justify="left")
         for col in ("who", "owner", "fit", "usage", "was"):
             e.add_column(col, justify="right" if col in ("fit", "usage") else "left", overflow="ellipsis", max_width=30)
         for lead in move.entered_tier1[:10]:
             e.add_row(
-                who(lead, level), str(lead.get("owner") or ""), num(lead.get("fit_score")), num(lead.get("usage_score")), move_from(lead["before"])
+                who(lead, level), str(lead.get("owner") or ""), num(lead.get("fit_score")), num(lead.get("usage_score")), move_from(lead["before"], meta)
             )
         parts.append(e)
     return Group(*parts)
@@ -261,7 +264,7 @@ def _conversion(level: str, conv: Conversion, report: TiersReport) -> Group:
     meta = report.tier_info()
     top = max([v.rate or 0 for v in conv.tiers.values()] + [0.0001])
     t = Table(title="Conversion per tier", header_style="bold", title_justify="left")
-    for col in ("tier", "n", "won", "rate", "", "lift vs T4"):
+    for col in ("tier", "n", "won", "rate", "", f"lift vs {short_tier('tier4', meta)}"):
         t.add_column(col, justify="left" if col in ("tier", "") else "right", no_wrap=True, overflow="crop" if not col else "ellipsis")
     for key, v in conv.tiers.items():
         style = tier_style(key)
@@ -285,11 +288,11 @@ def print_report(report: TiersReport, console: Console | None = None) -> None:
     for level, data in report.levels.items():
         parts: list[Any] = [_matrix(data, report), _tier_bars(data, report)]
         parts += [_breakdown(dim, data, report) for dim in data.by]
-        top = _top(data)
+        top = _top(data, report)
         if top is not None:
             parts.append(top)
         if data.movement:
-            parts.append(_movement(level, data.movement))
+            parts.append(_movement(level, data.movement, report))
         if data.conversion:
             parts.append(_conversion(level, data.conversion, report))
         title = f"{LEVEL_TITLES.get(level, level)}: {data.total} ({qualified_title(level)}: {data.qualified})"
@@ -339,10 +342,32 @@ def _explain_rules(console: Console, section: str, s: dict[str, Any]) -> None:
     console.print(t)
 
 
+def _explain_identity(console: Console, data: dict[str, Any]) -> None:
+    """Which record the query found (and which others it also matched), and every alias with its source."""
+    ident, level, shown = data.get("identity") or {}, data["level"], data["who"]["id"]
+    if ident.get("others"):
+        others = ident["others"]
+        warn(
+            f"{ident['query']!r} matched {len(others) + 1} {level}s: {', '.join([shown, *others])}. Showing {shown}; "
+            f"run `pql explain ID` with one of the others to see it (merge them by ingesting a file that links them)."
+        )
+    if ident.get("alias_of"):
+        console.print(f"{ident['query']!r} is an alias of {level} {ident['alias_of']}.")
+    aliases = ident.get("aliases") or []
+    if len(aliases) > 1 or any(a["alias"] != shown for a in aliases):
+        console.print(f"[bold]Known as[/] ({len(aliases)} ids, one {level}):")
+        for a in aliases:
+            tags = [t for t, on in (("canonical", a["canonical"]), ("record", a["record"] and not a["canonical"])) if on]
+            console.print(f"  {escape(str(a['alias']))}  from {escape(str(a['source']))}" + (f"  ({', '.join(tags)})" if tags else ""))
+    elif aliases:
+        console.print(f"Known as {shown} only (from {escape(str(aliases[0]['source']))}).")
+
+
 def explain(data: dict[str, Any]) -> None:
     console = current().console()
     who_ = data["who"]
-    console.print(f"[bold]{data['level'].title()} {who_['id']}[/] {who_.get('label') or ''}  (snapshot {data['snapshot']}, as of {data['as_of']})")
+    console.print(f"[bold]{data['level'].title()} {who_['id']}[/] {who_.get('label') or ''}  (snapshot {data.get('snapshot_label') or data['snapshot']}, as of {data['as_of']})")
+    _explain_identity(console, data)
     for section in ("fit", "usage"):
         _explain_rules(console, section, data[section])
     tier = data["tier"]

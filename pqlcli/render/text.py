@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pqlcli.leads.tiers import TiersReport
+    from pqlcli.leads.tiers import Movement, TierInfo, TiersReport
 
 LEVEL_TITLES = {"users": "Users", "accounts": "Accounts"}
 BREAKDOWN_TITLES = {"owner": "owner", "plan": "plan", "industry": "industry", "country": "country"}
@@ -45,16 +45,38 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def short_tier(key: str) -> str:
+def short_tier(key: str, meta: dict[str, TierInfo] | None = None) -> str:
+    """A tier's short title: the head of its (custom) label, e.g. ``Tier 1`` or ``Hot``."""
+    if meta and key in meta:
+        return meta[key].short
     return key.replace("tier", "Tier ") if key.startswith("tier") else key
 
 
-def move_from(key: str) -> str:
-    return MOVE_FROM.get(key, short_tier(key))
+def move_from(key: str, meta: dict[str, TierInfo] | None = None) -> str:
+    return MOVE_FROM.get(key, short_tier(key, meta))
 
 
-def move_to(key: str) -> str:
-    return MOVE_TO.get(key, short_tier(key))
+def move_to(key: str, meta: dict[str, TierInfo] | None = None) -> str:
+    return MOVE_TO.get(key, short_tier(key, meta))
+
+
+def movement_lines(move: Movement, meta: dict[str, TierInfo]) -> list[str]:
+    """What to say before the tier moves: whether the two snapshots used the same config, and the count."""
+    lines = []
+    if move.config_changes:
+        shown = move.config_changes[:8]
+        more = f" and {len(move.config_changes) - 8} more" if len(move.config_changes) > 8 else ""
+        lines.append(
+            f"The two snapshots used different configs ({'; '.join(shown)}{more}): tier moves mix changes in "
+            "the data with changes in the rules."
+        )
+    else:
+        lines.append("Both snapshots used the same config: tier moves come from the data.")
+    return lines
+
+
+def movement_summary(move: Movement, meta: dict[str, TierInfo]) -> str:
+    return f"{move.changed} changed tier; {move.entered_tier1_count} entered {short_tier('tier1', meta)}."
 
 
 def qualified_title(level: str) -> str:
@@ -79,9 +101,9 @@ def funnel_text(level: str, f: Any, signed_up: str = "") -> str:
 
 def header_lines(report: TiersReport) -> list[str]:
     th = report.thresholds
-    lines = [f"Snapshot {report.snapshot} · as of {report.as_of or '—'}"]
+    lines = [f"Snapshot {report.snapshot_label} · as of {report.as_of or '—'}"]
     if th.fit is not None:
         lines.append(f"Good fit: fit score ≥ {num(th.fit)}; high usage: usage score ≥ {num(th.usage)}.")
     if report.previous_snapshot:
-        lines.append(f"Movement compared with snapshot {report.previous_snapshot}.")
+        lines.append(f"Movement compared with snapshot {report.previous_label or report.previous_snapshot}.")
     return lines

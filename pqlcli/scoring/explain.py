@@ -75,18 +75,40 @@ def _headroom(cfg: Config, row: dict[str, Any]) -> list[str]:
     return lines
 
 
-def find(snapshot_dir: Path, ref: str) -> tuple[str, dict[str, Any]]:
-    """Find ``ref`` (user id, email, account id or domain) in a snapshot: (level, row)."""
+MAX_MATCHES = 20
+
+
+def _matches(snapshot_dir: Path, level: str, key: str) -> list[dict[str, Any]]:
+    """Rows of ``level`` whose id is ``key`` or whose email/domain is ``key`` (any case), by id."""
+    id_col, text_col = ("user_id", "email") if level == "user" else ("account_id", "domain")
+    frame = pl.scan_parquet(snapshot_dir / f"{level}s.parquet")
+    text = pl.col(text_col).str.strip_chars().str.to_lowercase()
+    hit = frame.filter((pl.col(id_col) == key) | (text == key.lower())).sort(
+        pl.col(id_col) != key, pl.col(id_col)  # an exact id first, then by id
+    )
+    return hit.head(MAX_MATCHES).collect().to_dicts()
+
+
+def find(snapshot_dir: Path, ref: str, ws: Workspace | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Find ``ref`` (user id, email, account id, domain, or any alias of one) in a snapshot.
+
+    Returns (level, row, match): ``match`` says how ``ref`` was found — ``others``: the other records an
+    email or domain also matched (the first by id is shown), ``alias_of``: the canonical id ``ref`` is an
+    alias of."""
     key = ref.strip()
-    low = key.lower()
-    users = pl.scan_parquet(snapshot_dir / "users.parquet")
-    hit = users.filter((pl.col("user_id") == key) | (pl.col("email") == low)).head(2).collect()
-    if hit.height:
-        return "user", hit.row(0, named=True)
-    accounts = pl.scan_parquet(snapshot_dir / "accounts.parquet")
-    hit = accounts.filter((pl.col("account_id") == key) | (pl.col("domain") == low)).head(2).collect()
-    if hit.height:
-        return "account", hit.row(0, named=True)
+    for level in ("user", "account"):
+        rows = _matches(snapshot_dir, level, key)
+        if rows:
+            id_col = f"{level}_id"
+            return level, rows[0], {"query": key, "others": [r[id_col] for r in rows[1:]], "alias_of": None}
+    if ws is not None:
+        from pqlcli.ingest.identity import aliases_of
+
+        for level in ("user", "account"):
+            canonical = [a["alias"] for a in aliases_of(ws, key, level) if a["canonical"]]
+            rows = _matches(snapshot_dir, level, canonical[0]) if canonical else []
+            if rows:
+                return level, rows[0], {"query": key, "others": [], "alias_of": canonical[0]}
     raise UsageError(
         f"No user or account {ref!r} in snapshot {snapshot_dir.name}.",
         "Pass a user id, an email, an account id or a company domain, e.g. 'ana@acme.com'.",
@@ -94,23 +116,35 @@ def find(snapshot_dir: Path, ref: str) -> tuple[str, dict[str, Any]]:
     )
 
 
+def _identity(ws: Workspace, level: str, record_id: str, match: dict[str, Any]) -> dict[str, Any]:
+    """The record's aliases and their sources, and how the query matched it."""
+    from pqlcli.ingest.identity import aliases_of
+
+    aliases = sorted(aliases_of(ws, record_id, level), key=lambda a: (not a["canonical"], str(a["alias"])))
+    return {**match, "aliases": aliases}
+
+
 def explain(ws: Workspace, ref: str, snapshot_ref: str | None = None) -> dict[str, Any]:
-    snapshot_dir = ws.snapshot(snapshot_ref).path
+    snapshot = ws.snapshot(snapshot_ref)
+    snapshot_dir = snapshot.path
     manifest = snap.read_manifest(snapshot_dir)
     cfg = Config.model_validate(manifest["config"])
-    level, row = find(snapshot_dir, ref)
+    level, row, match = find(snapshot_dir, ref, ws)
+    record_id = row["user_id"] if level == "user" else row["account_id"]
     tier_key = next((k for k, v in manifest["tiers"]["names"].items() if v == row["tier"]), row["tier"])
     data: dict[str, Any] = {
         "snapshot": snapshot_dir.name,
+        "snapshot_label": snapshot.label,
         "as_of": manifest["as_of"],
         "level": level,
         "who": {
-            "id": row["user_id"] if level == "user" else row["account_id"],
+            "id": record_id,
             "label": (row.get("email") or row.get("name")) if level == "user" else (row.get("domain") or row.get("name")),
             "account_id": row.get("account_id"),
             "owner": row.get("owner"),
             "plan": row.get("plan"),
         },
+        "identity": _identity(ws, level, record_id, match),
         "metrics": {m: row.get(m) for m in cfg.metrics},
         "fit": _section("fit", cfg.fit, cfg, row),
         "usage": _section("usage", cfg.usage, cfg, row),

@@ -238,11 +238,16 @@ def _context(user_base: Schema, accounts: Schema) -> list[ContextColumn]:
 # Metrics
 
 
+# How an account rolls a metric up over its users unless the config says: active_days become the
+# distinct days on which any of its users was active (never more than the window), not a sum over users.
+DEFAULT_ROLLUP = {"first_seen": "max", "last_seen": "min", "active_days": "distinct_days"}
+
+
 def _metric(name: str, m: Metric) -> MetricPlan:
     window = m.window_td
     fill = None if m.agg in ("first_seen", "last_seen") else (0.0 if m.is_float else 0)
     dtype = pl.Float64() if m.is_float else pl.Int64()
-    rollup = m.account_rollup
+    rollup = m.rollup or DEFAULT_ROLLUP.get(m.agg, "sum")
     account_dtype = pl.Int64() if rollup == "count_positive" and fill is None else dtype
     desc = f"metric {name}: {', '.join(m.events)}" + (f" in the last {m.window}" if m.window else " up to as_of")
     desc += f", {m.agg}" + (f" of {m.prop}" if m.prop else "")
@@ -381,13 +386,31 @@ def _tiers(loaded: LoadedConfig) -> TierPlan:
     return TierPlan(t.fit, t.usage, {k: t.name(k) for k in TIERS}, {k: t.label(k) for k in TIERS})
 
 
+def _firmo_warning(loaded: LoadedConfig, user_firmo: list[FirmoColumn]) -> list[str]:
+    """Warn of missing firmographics only when a fit rule needs a provider column that neither the users
+    nor the accounts table (a CRM export's employees, country...) provides."""
+    from pqlcli.scoring.conditions import referenced_columns
+
+    only_provider = {c.name for c in user_firmo if c.source == "firmo"}
+    needing = {
+        r.name: [c for c in referenced_columns(r.when) if c in only_provider] for r in loaded.config.fit if r.when
+    }
+    needing = {name: cols for name, cols in needing.items() if cols}
+    if not needing:
+        return []
+    cols = ", ".join(dict.fromkeys(c for cols in needing.values() for c in cols))
+    return [Notice(
+        f"No firmographics yet: fit rule(s) {', '.join(needing)} use {cols}, which neither the users nor the accounts "
+        "table has, so they give 0 points until the workspace is enriched (or accounts with those columns are ingested).",
+        command="enrich",
+    )]
+
+
 def _warnings(missing: Iterable[str]) -> list[str]:
     missing = set(missing)
     if "users" in missing:
         raise WorkspaceError("The workspace has no users table yet.", "Ingest a users table first.", command="ingest users FILE")
     out: list[str] = []
-    if "firmographics" in missing:
-        out.append(Notice("No firmographics yet: fit rules on employees, raised, country... give 0 points until the workspace is enriched.", command="enrich"))
     if "events" in missing:
         out.append(Notice("No events yet: every usage metric is 0 until events are ingested.", command="ingest events FILE"))
     if "accounts" in missing:
@@ -403,6 +426,7 @@ def _warnings(missing: Iterable[str]) -> list[str]:
 
 def build_plan(loaded: LoadedConfig, schemas: Mapping[str, Mapping[str, Any]], missing: Iterable[str] = ()) -> ScoringPlan:
     """Check the config against the tables' columns and make every scoring decision once."""
+    missing = set(missing)
     warnings = _warnings(missing)
     inputs = {name: canonical_columns(schemas[name], CANONICAL[name]) for name in TABLES}
     ensured = {name: {c.name: c.dtype for c in cols} for name, cols in inputs.items()}
@@ -413,6 +437,8 @@ def build_plan(loaded: LoadedConfig, schemas: Mapping[str, Mapping[str, Any]], m
     account_firmo = _firmo_join(ensured["accounts"], firmo)
     ctx_schema: Schema = {c.name: c.dtype for c in user_firmo}
     acct_base: Schema = {c.name: c.dtype for c in account_firmo}
+    if "firmographics" in missing:
+        warnings += _firmo_warning(loaded, user_firmo)
     _check_metrics(loaded, ctx_schema, ensured["events"])
     metrics = [_metric(n, m) for n, m in loaded.config.metrics.items()]
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
+import polars.selectors as cs
 
 from pqlcli.scoring.conditions import polars_expr
 from pqlcli.scoring.frames import Inputs, ScoreFrames
@@ -132,14 +133,7 @@ def user_context(plan: ScoringPlan, users: pl.LazyFrame, inputs: Inputs) -> pl.L
 def metric_expr(m: MetricPlan, as_of: datetime) -> pl.Expr:
     """One metric as an aggregation over a user's events (already filtered to ``timestamp < as_of``)."""
     ts = pl.col("timestamp")
-    parts = []
-    if m.window is not None:
-        parts.append(ts >= _lit_ts(as_of - m.window))
-    if m.events is not None:
-        parts.append(pl.col("event") == m.events[0] if len(m.events) == 1 else pl.col("event").is_in(m.events))
-    # No condition at all ("*", no window): every event counts. A literal True would not do: its sum
-    # in a group-by is 1, not the number of rows.
-    cond = pl.all_horizontal(parts) if parts else ts.is_not_null()
+    cond = _metric_cond(m, as_of)
     if m.decay_kind is not None:
         age_seconds = (_lit_ts(as_of) - ts).dt.total_microseconds().cast(pl.Float64) / 1e6
         if m.decay_kind == "half_life":
@@ -151,7 +145,7 @@ def metric_expr(m: MetricPlan, as_of: datetime) -> pl.Expr:
         return cond.sum().cast(pl.Int64).alias(m.name)
     if m.agg == "active_days":
         if m.window is not None:
-            return _active_days_bitmask(m.name, cond, as_of, m.window)
+            return _popcount(_day_words(ts.dt.date(), as_of, m.window, cond)).alias(m.name)
         return ts.dt.date().filter(cond).n_unique().cast(pl.Int64).alias(m.name)
     prop = pl.col(m.prop or "")
     if m.agg == "sum":
@@ -162,33 +156,60 @@ def metric_expr(m: MetricPlan, as_of: datetime) -> pl.Expr:
     return ((_lit_ts(as_of) - edge).dt.total_microseconds().cast(pl.Float64) / 86_400e6).alias(m.name)
 
 
-def _active_days_bitmask(name: str, cond: pl.Expr, as_of: datetime, window: timedelta) -> pl.Expr:
-    """Distinct UTC dates with an event in a window, as OR-ed day bits and a popcount.
-
-    Same result as ``n_unique`` of the dates, but the aggregation is a bitwise OR, which the streaming
-    group-by reduces in place instead of keeping every date of every user.
-    """
+def _metric_cond(m: MetricPlan, as_of: datetime) -> pl.Expr:
     ts = pl.col("timestamp")
+    parts = []
+    if m.window is not None:
+        parts.append(ts >= _lit_ts(as_of - m.window))
+    if m.events is not None:
+        parts.append(pl.col("event") == m.events[0] if len(m.events) == 1 else pl.col("event").is_in(m.events))
+    # No condition at all ("*", no window): every event counts. A literal True would not do: its sum
+    # in a group-by is 1, not the number of rows.
+    return pl.all_horizontal(parts) if parts else ts.is_not_null()
+
+
+def _day_words(day: pl.Expr, as_of: datetime, window: timedelta, cond: pl.Expr | None = None) -> list[pl.Expr]:
+    """The UTC dates (``day``) with an event in a window as OR-ed day bits: one UInt64 word per 64 days.
+
+    The aggregation is a bitwise OR, which the streaming group-by reduces in place instead of keeping
+    every date of every user; OR-ing the words of several users gives exactly their distinct days.
+    """
     first_day = (as_of - window).date()
-    slots = (as_of.date() - first_day).days + 1
-    idx = (ts.dt.date() - pl.lit(first_day)).dt.total_days().cast(pl.Int64)
-    counts = []
-    for word in range((slots + 63) // 64):
+    idx = (day - pl.lit(first_day)).dt.total_days().cast(pl.Int64)
+    words = []
+    for word in range(_word_count(as_of, window)):
         lo = word * 64
         in_word = (idx >= lo) & (idx < lo + 64)
         bit = pl.lit(2, dtype=pl.UInt64).pow((idx - lo).clip(0, 63).cast(pl.UInt64))
-        counts.append(bit.filter(cond & in_word).bitwise_or().fill_null(0).bitwise_count_ones().cast(pl.Int64))
-    return pl.sum_horizontal(counts).cast(pl.Int64).alias(name)
+        keep = in_word if cond is None else cond & in_word
+        words.append(bit.filter(keep).bitwise_or().fill_null(0))
+    return words
 
 
-def _metric_condition(m: MetricPlan, as_of: datetime) -> pl.Expr:
-    """Which of a user's (pre-filtered) events a metric looks at."""
-    parts = []
+def _word_count(as_of: datetime, window: timedelta) -> int:
+    """How many 64-day words cover the window's UTC dates (as_of's date included)."""
+    slots = (as_of.date() - (as_of - window).date()).days + 1
+    return (slots + 63) // 64
+
+
+def _popcount(words: list[pl.Expr]) -> pl.Expr:
+    return pl.sum_horizontal([w.bitwise_count_ones().cast(pl.Int64) for w in words]).cast(pl.Int64)
+
+
+def _days_column(m: MetricPlan, word: int | None = None) -> str:
+    """The hidden per-user column an account's distinct active days are rolled up from."""
+    return f"__days_{m.name}" + ("" if word is None else f"_{word}")
+
+
+def _day_sources(m: MetricPlan, as_of: datetime) -> list[pl.Expr]:
+    """Per user, over the distinct (user, ``__day``) pairs of ``_active_days_pass``: what an account needs
+    to count its distinct active days (the day words, or the list of dates)."""
+    if m.rollup != "distinct_days":
+        return []
+    day = pl.col("__day")
     if m.window is not None:
-        parts.append(pl.col("timestamp") >= _lit_ts(as_of - m.window))
-    if m.events is not None:
-        parts.append(pl.col("event") == m.events[0] if len(m.events) == 1 else pl.col("event").is_in(m.events))
-    return pl.all_horizontal(parts) if parts else pl.lit(True)
+        return [w.alias(_days_column(m, i)) for i, w in enumerate(_day_words(day, as_of, m.window))]
+    return [day.alias(_days_column(m))]
 
 
 def _active_days_pass(m: MetricPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
@@ -198,8 +219,8 @@ def _active_days_pass(m: MetricPlan, events: pl.LazyFrame, as_of: datetime) -> p
     streaming engine de-duplicates them in place.
     """
     day = pl.col("timestamp").dt.date()
-    pairs = events.filter(_metric_condition(m, as_of)).select("user_id", __day=day).unique()
-    return pairs.group_by("user_id").agg(pl.len().cast(pl.Int64).alias(m.name))
+    pairs = events.filter(_metric_cond(m, as_of)).select("user_id", __day=day).unique()
+    return pairs.group_by("user_id").agg(pl.len().cast(pl.Int64).alias(m.name), *_day_sources(m, as_of))
 
 
 def metric_passes(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> list[pl.LazyFrame]:
@@ -228,8 +249,9 @@ def join_metrics(plan: ScoringPlan, passes: list[pl.LazyFrame]) -> pl.LazyFrame:
     for frame in rest:  # every user with an active day is in the main pass: its events pass the filter
         out = out.join(frame, on="user_id", how="left")
     days = [m.name for m in plan.metrics if m.agg == "active_days"]
-    out = out.with_columns([pl.col(name).fill_null(0) for name in days])
-    return out.select("user_id", *[m.name for m in plan.metrics], "__events")
+    words = cs.starts_with("__days_") & cs.integer()
+    out = out.with_columns([pl.col(name).fill_null(0) for name in days]).with_columns(words.fill_null(0))
+    return out.select("user_id", *[m.name for m in plan.metrics], "__events", cs.starts_with("__days_"))
 
 
 def user_metrics(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
@@ -327,8 +349,14 @@ class Plans:
         return account_scores(self.plan, self.kept_accounts, users, self.as_of)
 
 
-def _rollup_expr(m: MetricPlan) -> pl.Expr:
+def _rollup_expr(m: MetricPlan, as_of: datetime) -> pl.Expr:
     col = pl.col(m.name)
+    if m.rollup == "distinct_days":
+        # the distinct UTC days on which any of the account's users was active (never more than the window)
+        if m.window is not None:
+            words = range(_word_count(as_of, m.window))
+            return _popcount([pl.col(_days_column(m, i)).bitwise_or() for i in words]).alias(m.name)
+        return pl.col(_days_column(m)).explode().drop_nulls().n_unique().cast(pl.Int64).alias(m.name)
     if m.rollup == "sum":
         return col.sum().cast(m.dtype).alias(m.name)
     if m.rollup == "max":
@@ -347,7 +375,7 @@ def account_scores(plan: ScoringPlan, accounts: pl.LazyFrame, users: pl.LazyFram
         users.filter(pl.col("account_id").is_not_null())
         .group_by("account_id")
         .agg(
-            *[_rollup_expr(m) for m in plan.metrics],
+            *[_rollup_expr(m, as_of) for m in plan.metrics],
             pl.len().cast(pl.Int64).alias("users"),
             added.alias("users_added_7d"),
             pl.col("is_pql").sum().cast(pl.Int64).alias("pql_users"),
@@ -472,6 +500,7 @@ def run(
     flagged = plans.flagged.collect(engine="in-memory")
     users = score_users(plan, flagged.lazy()).collect(engine="in-memory")
     accounts = plans.accounts_for(users.lazy()).collect(engine="in-memory")
+    users = users.drop(cs.starts_with("__days_"))  # the day words only served the account roll-up
     unknown = _unknown_events(metrics.lazy(), flagged.lazy()).collect(engine="in-memory")
     stats = {
         "excluded_users": int(flagged["__excluded"].sum()),

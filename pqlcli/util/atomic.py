@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temp file beside the target, then ``os.replace``.
 
 A crash or Ctrl-C in the middle of a write leaves the previous file untouched, never a half-written one.
+The file gets the mode any program would give it (0666 less the user's umask), like ``open()``; only a
+file that holds secrets is written ``private`` (0600).
 """
 
 from __future__ import annotations
@@ -14,9 +16,20 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temp path in the target's folder; on success it replaces ``target`` atomically."""
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None, *, private: bool = False) -> Iterator[Path]:
+    """Yield a temp path in the target's folder; on success it replaces ``target`` atomically.
+
+    The file ends with mode 0666 less the umask, as ``open()`` would create it (``mkstemp`` makes it
+    0600, which would hide reports and exports from the user's group); ``private``: 0600 (secrets).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
@@ -24,6 +37,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o600 if private else 0o666 & ~_umask())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -31,17 +45,17 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         raise
 
 
-def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
-    with atomic_path(target) as tmp:
+def write_bytes(target: str | os.PathLike[str], data: bytes, *, private: bool = False) -> None:
+    with atomic_path(target, private=private) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text(target: str | os.PathLike[str], text: str) -> None:
-    write_bytes(target, text.encode("utf-8"))
+def write_text(target: str | os.PathLike[str], text: str, *, private: bool = False) -> None:
+    write_bytes(target, text.encode("utf-8"), private=private)
 
 
-def write_json(target: str | os.PathLike[str], obj: Any) -> None:
-    write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def write_json(target: str | os.PathLike[str], obj: Any, *, private: bool = False) -> None:
+    write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", private=private)
 
 
 def write_parquet(target: str | os.PathLike[str], frame: Any) -> None:

@@ -131,6 +131,14 @@ def test_examples_hand_checked(scored):
     # of which two are one person (Carmen Garcia, 10-29 and 10-30, the same email): 19 people, and 6 (not 7)
     # signed up in the last 7 days
     assert globex["fit_score"] == 80 and globex["users"] == 19 and globex["users_added_7d"] == 6
+    # an account's active days are the distinct days any of its users was active, not their sum: Nova Health's
+    # Hiro Lopez was active on 10-08, 10-16, 10-24, 10-27 and 10-30 (his 10-01 login is before the window),
+    # Olga Patel on 10-13, 10-26 and 10-27: 5 + 3 = 8 user-days, but 7 days (both on 10-27)
+    nova = scored.accounts.filter(pl.col("account_id") == "9120064803").row(0, named=True)
+    per_user = users.filter(pl.col("account_id") == "9120064803").sort("user_id")["active_days_30d"].to_list()
+    assert per_user == [3, 5] and nova["active_days_30d"] == 7
+    # and never more than the window: Northwind's 19 users were active on every day of the 30 (234 user-days)
+    assert northwind["active_days_30d"] == 30
     # " Noahchen74@Hotmail.Com " (spaces, capitals): a personal address, no account, no firmographics;
     # "Designer" is no buyer title: -20 clamps to 0
     noah = users.filter(pl.col("user_id") == "usr_8938ab85").row(0, named=True)

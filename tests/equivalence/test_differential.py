@@ -66,11 +66,13 @@ acct AS (
          coalesce(r.projects_30d, 0) AS projects_30d, coalesce(r.invites_7d, 0) AS invites_7d,
          coalesce(r.docs_30d, 0) AS docs_30d, coalesce(r.pricing_views, 0) AS pricing_views,
          coalesce(r.integrations, 0) AS integrations, coalesce(r.logins_7d, 0) AS logins_7d,
+         coalesce(d.active_days_30d, 0) AS active_days_30d,
          coalesce(r.users, 0) AS users, coalesce(r.users_added_7d, 0) AS users_added_7d,
          coalesce(r.pql_users, 0) AS pql_users
   FROM accounts a
   LEFT JOIN firmo f ON f.domain = a.domain
-  LEFT JOIN user_rollup r ON r.account_id = a.account_id)
+  LEFT JOIN user_rollup r ON r.account_id = a.account_id
+  LEFT JOIN account_days d ON d.account_id = a.account_id)
 SELECT * FROM {level}
 """
 
@@ -138,8 +140,16 @@ def hand_written(ws: Workspace, as_of) -> tuple[pl.DataFrame, pl.DataFrame]:
         f" count(*) FILTER (WHERE signup_at >= {fmt['d7']} AND signup_at < {fmt['as_of']}) AS users_added_7d"
         " FROM user_scores WHERE account_id IS NOT NULL GROUP BY account_id"
     )
+    # an account's active days: the distinct UTC days on which any of its scored users had an event
+    con.execute(
+        "CREATE TABLE account_days AS SELECT s.account_id,"
+        " count(DISTINCT epoch_us(e.\"timestamp\") // 86400000000) AS active_days_30d"
+        " FROM events e JOIN user_scores s ON s.user_id = e.user_id"
+        f" WHERE s.account_id IS NOT NULL AND e.\"timestamp\" >= {fmt['d30']} AND e.\"timestamp\" < {fmt['as_of']}"
+        " GROUP BY s.account_id"
+    )
     body = HAND_WRITTEN.replace("{level}", "acct").format(**fmt)
-    acols = ["account_id", *METRICS, *POINTS, "fit_score", "usage_score", "tier", "users", "users_added_7d", "pql_users",
+    acols = ["account_id", *METRICS, "active_days_30d", *POINTS, "fit_score", "usage_score", "tier", "users", "users_added_7d", "pql_users",
              "pqa", "pql__seat_expansion"]
     accounts = con.execute(
         f"SELECT {', '.join(acols[:-2])}, users > 0 AND pql_users / users >= 0.5 AS pqa,"
@@ -214,6 +224,12 @@ def test_polars_engine_equals_hand_written_duckdb(setup) -> None:
     assert_same(users, result.users, "user_id", "users")
     assert_same(accounts, result.accounts, "account_id", "accounts")
     assert users["is_pql"].sum() > 0 and accounts["pqa"].sum() > 0 and users["tier"].n_unique() == 4
+    # an account's active days are distinct days, never more than the 30-day window (+1: as_of's partial day),
+    # and fewer than the sum over its users when two of them were active on the same day
+    assert accounts["active_days_30d"].max() <= 31
+    summed = users.group_by("account_id").agg(pl.col("active_days_30d").sum().alias("summed"))
+    both = accounts.join(summed, on="account_id")
+    assert (both["active_days_30d"] < both["summed"]).any()
     # the edge rows changed what they should: u1 got the project at as_of - 30d, u2 the login at as_of - 7d
     for col in ("projects_30d", "logins_7d", "pricing_views", "integrations", "invites_7d"):
         assert (users[col] > 0).any() and (users[col] == 0).any(), col

@@ -91,7 +91,7 @@ class SqlCompiler:
         for step in (
             self.free_email_domains, self.users_email, self.accounts_in, self.users_base, self.firmographics_latest,
             self.accounts_base, self.accounts_flagged, self.users_account, self.users_context, self.user_metrics,
-            self.users_metrics, self.users_flagged, self.users_kept, self.user_scores, self.account_rollup,
+            self.users_metrics, self.users_flagged, self.users_kept, self.user_scores, self.account_days, self.account_rollup,
             self.accounts_rollup, self.accounts_pqa, self.accounts_ctx, self.account_scores,
         ):
             step()
@@ -222,6 +222,10 @@ class SqlCompiler:
             conds.append(f"event = {string(ev[0])}" if len(ev) == 1 else f"event IN ({', '.join(string(e) for e in ev)})")
         return " AND ".join(conds)
 
+    def day_sql(self) -> str:
+        """The UTC calendar day of an event, from microseconds: independent of the session time zone."""
+        return f"FLOOR(CAST({int(self.as_of.timestamp()) * 1_000_000} - {self.age_us(TS_COL)} AS DOUBLE) / {DAY_US}.0)"
+
     def metric_sql(self, m: MetricPlan) -> str:
         where = self.metric_where(m)
         if m.decay_kind is not None:
@@ -234,9 +238,7 @@ class SqlCompiler:
         if m.agg == "count":
             return f"COUNT(*) FILTER (WHERE {where})"
         if m.agg == "active_days":
-            # the UTC calendar day, from microseconds: independent of the session time zone
-            day = f"FLOOR(CAST({int(self.as_of.timestamp()) * 1_000_000} - {self.age_us(TS_COL)} AS DOUBLE) / {DAY_US}.0)"
-            return f"COUNT(DISTINCT {day}) FILTER (WHERE {where})"
+            return f"COUNT(DISTINCT {self.day_sql()}) FILTER (WHERE {where})"
         prop = ident(m.prop or "")
         if m.agg == "sum":
             return f"COALESCE(SUM(TRY_CAST({prop} AS DOUBLE)) FILTER (WHERE {where}), 0.0)"
@@ -355,9 +357,28 @@ class SqlCompiler:
         )
 
     # ---- accounts ---------------------------------------------------------------------------------
+    def days_metrics(self) -> list[MetricPlan]:
+        return [m for m in self.plan.metrics if m.rollup == "distinct_days"]
+
+    def account_days(self) -> None:
+        days = self.days_metrics()
+        if not days:
+            return
+        items = [f"COUNT(DISTINCT {self.day_sql()}) FILTER (WHERE {self.metric_where(m)}) AS {ident(m.name)}" for m in days]
+        self.add(
+            "account_days",
+            "per account: the distinct UTC days on which any of its scored users was active "
+            f"({', '.join(m.name for m in days)}; never more than the window)",
+            f"SELECT s.account_id, {', '.join(items)} FROM (SELECT * FROM {self.t['events']} WHERE {self.pre_where()}) AS e "
+            f"JOIN (SELECT user_id AS pql_user_id, account_id FROM user_scores WHERE account_id IS NOT NULL) AS s "
+            f"ON s.pql_user_id = e.user_id GROUP BY s.account_id",
+        )
+
     def account_rollup(self) -> None:
         roll = []
         for m in self.plan.metrics:
+            if m.rollup == "distinct_days":
+                continue
             col = ident(m.name)
             roll.append({
                 # SUM of a BIGINT is wider (HUGEINT in DuckDB): back to the metric's type
@@ -379,16 +400,17 @@ class SqlCompiler:
 
     def accounts_rollup(self) -> None:
         items = [f"a.{ident(c)}" for c in self.plan.account_base]
-        items += [
-            f"r.{ident(m.name)}" if m.fill is None else f"COALESCE(r.{ident(m.name)}, {_fill(m)}) AS {ident(m.name)}"
-            for m in self.plan.metrics
-        ]
+        for m in self.plan.metrics:
+            src = "d" if m.rollup == "distinct_days" else "r"
+            col = f"{src}.{ident(m.name)}"
+            items.append(col if m.fill is None else f"COALESCE({col}, {_fill(m)}) AS {ident(m.name)}")
         items += [f"COALESCE(r.{c}, 0) AS {c}" for c in ("users", "users_added_7d", "pql_users")]
+        days = " LEFT JOIN account_days AS d ON d.account_id = a.account_id" if self.days_metrics() else ""
         self.add(
             "accounts_rollup",
             "accounts (not excluded) with their roll-ups (an account with no users has 0 users)",
             f"SELECT {', '.join(items)} FROM accounts_flagged AS a LEFT JOIN account_rollup AS r "
-            f"ON r.account_id = a.account_id WHERE NOT a.pql_excluded",
+            f"ON r.account_id = a.account_id{days} WHERE NOT a.pql_excluded",
         )
 
     def accounts_pqa(self) -> None:

@@ -145,7 +145,7 @@ def test_by_typo_gets_did_you_mean_and_the_library_names_the_parameter(pql, snap
     from pqlcli.leads import ParameterError
 
     code, _, err = pql("tiers", "report", "--by", "ownr")
-    assert code == ExitCode.USAGE and "--by ownr is not a breakdown. Did you mean 'owner'?" in " ".join(err.split())
+    assert code == ExitCode.USAGE and "--by ownr is not a column of the snapshot's users or accounts. Did you mean 'owner'?" in " ".join(err.split())
     with pytest.raises(ParameterError) as info:
         leads.tiers_report(snaps[1], by="ownr")
     assert info.value.param == "by" and "--by" not in info.value.message

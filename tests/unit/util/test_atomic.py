@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from pqlcli.util import atomic
+from tests import paths
 
 
 def _hidden(folder: Path) -> list[str]:
@@ -95,3 +96,40 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_whole(tmp_path):
     assert pl.read_parquet(target).equals(old)
     leftovers = [p for p in tmp_path.iterdir() if p != target]
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".table.parquet.")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_get_the_users_umask_like_open_would(tmp_path, umask):
+    """Reports and exports are shared files: 0666 less the umask, not mkstemp's 0600."""
+    old = os.umask(umask)
+    try:
+        atomic.write_text(tmp_path / "report.md", "x")
+        atomic.write_json(tmp_path / "m.json", {})
+        atomic.write_parquet(tmp_path / "t.parquet", pl.DataFrame({"a": [1]}))
+        atomic.write_text(tmp_path / "secret.json", "k", private=True)
+    finally:
+        os.umask(old)
+    for name in ("report.md", "m.json", "t.parquet"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    assert (tmp_path / "secret.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_snapshot_and_an_export_are_readable_by_the_group_under_umask_002(pql, ws_path, tmp_path):
+    """End to end: `pql score` then `pql list --out` under umask 002 leave group-readable files."""
+    from pqlcli.testing import synth_workspace
+    from pqlcli.workspace import Workspace
+
+    cfg = paths.ROOT / "config" / "pql.yaml"
+    old = os.umask(0o002)
+    try:
+        ws = Workspace.open(ws_path, create=True)
+        synth_workspace(ws, users=50, seed=1)
+        code, _, err = pql("score", "--config", cfg)
+        assert code == 0, err
+        code, _, err = pql("list", "users", "--out", tmp_path / "leads.csv")
+        assert code == 0, err
+    finally:
+        os.umask(old)
+    snap = ws.snapshot("latest")
+    for path in (snap.path / "manifest.json", tmp_path / "leads.csv", ws.table_path("users")):
+        assert path.stat().st_mode & 0o777 == 0o664, path
