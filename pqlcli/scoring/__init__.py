@@ -47,7 +47,20 @@ def plan(loaded: LoadedConfig, inputs: Inputs) -> ScoringPlan:
 def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, engine: str = "polars", **options: Any) -> ScoreFrames:
     """Score every user and account with ``engine`` (polars, duckdb or spark); writes nothing."""
     runner = runners.engine(engine)  # an unknown engine fails before the config is checked
-    return runners.run(runner.name, loaded, plan(loaded, inputs), inputs, as_of, **options)
+    the_plan = plan(loaded, inputs)
+    frames = runners.run(runner.name, loaded, the_plan, inputs, as_of, **options)
+    return with_routing(the_plan, frames)
+
+
+def with_routing(the_plan: ScoringPlan, frames: ScoreFrames) -> ScoreFrames:
+    """Routing (``routed_owner``, ``assigned_owner``, ``routed``), once, on any engine's result."""
+    if not the_plan.user_routes:
+        return frames
+    from pqlcli.scoring.routing import route
+
+    frames.users = route(frames.users, the_plan.user_routes, "user_id")
+    frames.accounts = route(frames.accounts, the_plan.account_routes, "account_id", the_plan.account_route_nulls)
+    return frames
 
 
 def compute(
