@@ -169,28 +169,103 @@ def loads(text: str, path: str | Path = "<config>") -> LoadedConfig:
     return loaded
 
 
-def _check_names(loaded: LoadedConfig) -> None:
+def _loc(dim: str) -> tuple[Any, ...]:
+    return (dim,) if dim in ("fit", "usage") else ("scores", dim)
+
+
+def _check_rules(loaded: LoadedConfig) -> None:
     cfg = loaded.config
-    for section in ("fit", "usage"):
+    for dim in cfg.dimensions:
         seen: dict[str, int] = {}
-        for i, rule in enumerate(getattr(cfg, section)):
+        for i, rule in enumerate(cfg.rules(dim)):
             if rule.name in seen:
                 raise loaded.error(
-                    (section, i, "name"),
-                    f"duplicate {section} rule name {rule.name!r} (also rule #{seen[rule.name] + 1})",
+                    (*_loc(dim), i, "name"),
+                    f"duplicate {dim} rule name {rule.name!r} (also rule #{seen[rule.name] + 1})",
                     "Give every rule its own name: explanations and the points columns use it.",
                 )
             seen[rule.name] = i
             if rule.metric is not None and rule.metric not in cfg.metrics:
                 raise loaded.error(
-                    (section, i, "metric"),
-                    f"{section} rule {rule.name!r} uses metric {rule.metric!r}, which is not defined",
+                    (*_loc(dim), i, "metric"),
+                    f"{dim} rule {rule.name!r} uses metric {rule.metric!r}, which is not defined",
                     f"Defined metrics: {', '.join(cfg.metrics) or 'none'}.{_suggest(rule.metric, cfg.metrics)}",
                 )
+
+
+def _check_trends(loaded: LoadedConfig) -> None:
+    metrics = loaded.config.metrics
+    for name, m in metrics.items():
+        if m.trend is None:
+            continue
+        base = metrics.get(m.trend)
+        if base is None:
+            raise loaded.error(
+                ("metrics", name, "trend"),
+                f"trend {name!r} is of metric {m.trend!r}, which is not defined",
+                f"Defined metrics: {', '.join(metrics)}.{_suggest(m.trend, metrics)}",
+            )
+        if base.trend is not None or base.window is None or base.decay is not None or base.agg not in (
+            "count", "sum", "active_days"
+        ):
+            raise loaded.error(
+                ("metrics", name, "trend"),
+                f"trend {name!r}: metric {m.trend!r} must be a windowed count, sum or active_days metric "
+                "without decay (a trend compares its window with the one just before it)",
+                f"Give {m.trend} a window: (e.g. 7d), agg: count, sum or active_days, and no decay:.",
+            )
+
+
+def _check_activation(loaded: LoadedConfig) -> None:
+    cfg = loaded.config
+    taken = set(cfg.metrics)
+    for i, a in enumerate(cfg.activation):
+        for col in (a.name, f"{a.name}_steps", f"{a.name}_days", f"{a.name}_users"):
+            if col in taken:
+                raise loaded.error(
+                    ("activation", i, "name"),
+                    f"activation {a.name!r} makes the column {col!r}, which a metric or another milestone already has",
+                    "Rename the milestone.",
+                )
+            taken.add(col)
+
+
+def _check_tiers(loaded: LoadedConfig) -> None:
+    cfg = loaded.config
+    for axis in ("x", "y"):
+        dim = getattr(cfg.tiers, axis)
+        if dim not in cfg.dimensions:
+            raise loaded.error(
+                ("tiers", axis),
+                f"tiers {axis}: {dim!r} is not a score dimension",
+                f"Score dimensions: {', '.join(cfg.dimensions)}.{_suggest(dim, cfg.dimensions)}",
+            )
+        if cfg.tiers.threshold(dim) is None:
+            raise loaded.error(
+                ("tiers", axis),
+                f"tiers {axis}: {dim} has no threshold",
+                f"Add `{dim}: 40` (the score from which {dim} counts as high) under tiers:.",
+            )
+    if cfg.tiers.x == cfg.tiers.y:
+        raise loaded.error(("tiers", "y"), "tiers x: and y: name the same dimension", "Pick two different dimensions.")
+    for key in cfg.tiers.__pydantic_extra__ or {}:
+        if key not in cfg.scores:
+            raise loaded.error(
+                ("tiers", key, "__key__"),
+                f"tiers: {key!r} is not a score dimension (a threshold key names fit, usage or a scores: dimension)",
+                f"Score dimensions: {', '.join(cfg.dimensions)}.{_suggest(key, cfg.dimensions)}",
+            )
+
+
+def _check_names(loaded: LoadedConfig) -> None:
+    _check_rules(loaded)
+    _check_trends(loaded)
+    _check_activation(loaded)
+    _check_tiers(loaded)
     seen_pql: set[str] = set()
-    for i, pql in enumerate(cfg.pqls):
+    for i, pql in enumerate(loaded.config.pqls):
         if pql.name in seen_pql:
-            raise loaded.error(("pqls", i, "name"), f"duplicate PQL definition name {pql.name!r}", "Rename one of them.")
+            raise loaded.error((("pqls", i, "name")), f"duplicate PQL definition name {pql.name!r}", "Rename one of them.")
         seen_pql.add(pql.name)
 
 

@@ -59,7 +59,14 @@ class Metric(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    event: str | list[str] = Field(description='Event name, a list of names, or "*" for any event.')
+    event: str | list[str] | None = Field(
+        None, description='Event name, a list of names, or "*" for any event (every metric but a trend).'
+    )
+    trend: str | None = Field(
+        None,
+        description="A trend: this windowed count/sum/active_days metric over [as_of - w, as_of) minus the "
+        "same metric over [as_of - 2w, as_of - w). Takes no other key.",
+    )
     window: str | None = Field(None, description="Count events with as_of - window <= timestamp < as_of (30d, 12h, 2w).")
     agg: Agg = Field("count", description="count | active_days | sum | distinct | first_seen | last_seen.")
     prop: str | None = Field(None, alias="property", description="The event property for agg: sum or distinct.")
@@ -80,6 +87,14 @@ class Metric(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Metric:
+        if self.trend is not None:
+            others = [k for k in ("event", "window", "prop", "decay", "rollup") if getattr(self, k) is not None]
+            if others or self.agg != "count":
+                keys = ", ".join("property" if k == "prop" else k for k in others) or "agg"
+                raise ValueError(f"a trend: metric takes no other key (it has {keys}); it reuses its metric's")
+            return self
+        if self.event is None:
+            raise ValueError("a metric needs event: (an event name, a list, or \"*\"), or trend: (a metric name)")
         if self.agg in ("sum", "distinct") and not self.prop:
             raise ValueError(f"agg: {self.agg} needs a property: (the event property to {self.agg})")
         if self.agg not in ("sum", "distinct") and self.prop:
@@ -92,6 +107,8 @@ class Metric(_Strict):
 
     @property
     def events(self) -> list[str]:
+        if self.event is None:
+            return []
         return [self.event] if isinstance(self.event, str) else list(self.event)
 
     @property
@@ -134,6 +151,35 @@ class Rule(_Strict):
         return self
 
 
+class Activation(_Strict):
+    """An activation milestone: every step done within ``within`` of the user's signup_at."""
+
+    name: str = Field(description="Column name: <name> (all steps done), <name>_steps, <name>_days; accounts <name>_users.")
+    within: str = Field(description="Counted from signup_at: signup_at <= timestamp < min(signup_at + within, as_of).")
+    steps: list[str] = Field(min_length=1, description="Event names; each must happen at least once.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"activation name {v!r} must be letters, digits and underscores")
+        return v
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @property
+    def within_td(self) -> timedelta:
+        return parse_duration(self.within)
+
+    @property
+    def unique_steps(self) -> list[str]:
+        return list(dict.fromkeys(self.steps))
+
+
 TIERS = ("tier1", "tier2", "tier3", "tier4")
 DEFAULT_TIER_LABELS = {
     "tier1": "Tier 1 · call now",
@@ -143,11 +189,20 @@ DEFAULT_TIER_LABELS = {
 }
 
 
-class Tiers(_Strict):
-    """Tier thresholds on the clamped scores, and optional names and labels."""
+class Tiers(BaseModel):
+    """Tier thresholds on the clamped scores, which two score dimensions make the matrix, names and labels.
+
+    ``x`` (default fit) decides "good fit", ``y`` (default usage) "high usage"; the threshold of a
+    dimension is the key of its name (``fit: 50``, ``usage: 40``, ``marketing: 40`` ...).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, float] = Field(init=False)  # thresholds of extra score dimensions
 
     fit: float = Field(50, ge=0, le=100)
     usage: float = Field(40, ge=0, le=100)
+    x: str = Field("fit", description="The score dimension of the matrix's first axis (good fit): fit or a scores: name.")
+    y: str = Field("usage", description="The score dimension of the second axis (high usage): usage or a scores: name.")
     names: dict[Literal["tier1", "tier2", "tier3", "tier4"], str] = Field(default_factory=dict)
     labels: dict[Literal["tier1", "tier2", "tier3", "tier4"], str] = Field(default_factory=dict)
 
@@ -156,6 +211,30 @@ class Tiers(_Strict):
 
     def label(self, tier: str) -> str:
         return self.labels.get(tier, DEFAULT_TIER_LABELS[tier])  # type: ignore[call-overload]
+
+    def threshold(self, dim: str) -> float | None:
+        if dim in ("fit", "usage"):
+            return float(getattr(self, dim))
+        extra = self.__pydantic_extra__ or {}
+        return float(extra[dim]) if dim in extra else None
+
+
+class Route(_Strict):
+    """A routing rule for records with no owner: ``when`` it holds, ``owner`` (or one of ``round_robin``)."""
+
+    when: str | None = Field(None, description="SQL boolean condition; no when: always matches.")
+    owner: str | None = Field(None, description="The owner routed records get.")
+    round_robin: list[str] | None = Field(
+        None, min_length=1, description="Owners to spread records over (rendezvous hashing of the id: stable)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Route:
+        if (self.owner is None) == (self.round_robin is None):
+            raise ValueError("a routing rule takes exactly one of owner: or round_robin: [a list of owners]")
+        if self.round_robin is not None and len(set(self.round_robin)) != len(self.round_robin):
+            raise ValueError("round_robin: names an owner twice")
+        return self
 
 
 class PqlDef(_Strict):
@@ -207,6 +286,28 @@ class Config(_Strict):
     pqls: list[PqlDef] = Field(default_factory=list)
     accounts: Accounts = Field(default_factory=Accounts)
     exclude: list[Exclude] = Field(default_factory=list)
+    activation: list[Activation] = Field(default_factory=list, description="Activation milestones, per user.")
+    scores: dict[str, list[Rule]] = Field(
+        default_factory=dict, description="Extra score dimensions beside fit and usage: rules like usage's."
+    )
+    routing: list[Route] = Field(default_factory=list, description="Who owns an unowned record; first match wins.")
+
+    @field_validator("scores")
+    @classmethod
+    def _score_names(cls, v: dict[str, list[Rule]]) -> dict[str, list[Rule]]:
+        for name in v:
+            if not NAME_RE.match(name) or name in ("fit", "usage"):
+                raise ValueError(f"score dimension {name!r} must be letters, digits and underscores, and not fit or usage")
+        return v
+
+    @property
+    def dimensions(self) -> list[str]:
+        """Every score dimension: fit, usage, then the extra ones in order."""
+        return ["fit", "usage", *self.scores]
+
+    def rules(self, dim: str) -> list[Rule]:
+        return list(getattr(self, dim)) if dim in ("fit", "usage") else list(self.scores[dim])
+
     backtest: Backtest = Field(default_factory=Backtest)
 
     @field_validator("metrics")

@@ -63,7 +63,7 @@ def parse_sort(spec: str, columns: list[str]) -> list[SortKey]:
 def parse_columns(spec: str | list[str] | None, columns: list[str], level: str) -> list[str]:
     """The columns to return: ``spec`` (comma-separated or a list) or the level's defaults."""
     if spec is None:
-        return [c for c in DEFAULT_COLUMNS[level] if c in columns]
+        return [c for c in with_routing(DEFAULT_COLUMNS[level], columns) if c in columns]
     wanted = spec if isinstance(spec, list) else [c.strip() for c in spec.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in columns]
     if unknown:
@@ -109,7 +109,21 @@ def fold_text(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
+def with_routing(default: list[str], columns: list[str]) -> list[str]:
+    """Default columns: with routing, the assigned owner and whether it was routed instead of the CRM owner."""
+    if "assigned_owner" not in columns:
+        return default
+    out: list[str] = []
+    for c in default:
+        out += ["assigned_owner", "routed"] if c == "owner" else [c]
+    return out
+
+
 def owner_columns(columns: list[str]) -> list[str]:
+    """The columns an owner is matched on: ``assigned_owner`` when the config routes records (owner, else
+    the routed owner), else the CRM owner columns."""
+    if "assigned_owner" in columns:
+        return ["assigned_owner"]
     owner_cols = [c for c in OWNER_COLUMNS if c in columns]
     if not owner_cols:
         raise ParameterError(

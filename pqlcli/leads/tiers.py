@@ -217,7 +217,8 @@ def _breakdown(frame: pl.DataFrame, dim: str, key_of: dict[str, str]) -> list[Br
     import polars as pl
 
     blank = UNOWNED if dim == "owner" else MISSING
-    value = pl.col(dim).cast(pl.String).str.strip_chars()
+    col = "assigned_owner" if dim == "owner" and "assigned_owner" in frame.columns else dim  # routed owners count
+    value = pl.col(col).cast(pl.String).str.strip_chars()
     grouped = (
         frame.with_columns(pl.when(value.is_null() | (value == "")).then(pl.lit(blank)).otherwise(value).alias("_v"))
         .group_by("_v", "tier")

@@ -14,12 +14,12 @@ WHY_TOP = 3
 def add_why(frame: pl.DataFrame, top: int = WHY_TOP) -> pl.DataFrame:
     """Add ``why``: the rules that fired, e.g. ``invites +30, big_company +30, dormant -10``.
 
-    Usage and fit rules alternate (what they did, who they are), each biggest absolute points first.
-    Negative points use an ASCII ``-`` so ``grep -- -20`` finds them.
+    Usage (and extra dimensions' such as marketing) and fit rules alternate (what they did, who they
+    are), each biggest absolute points first. Negative points use an ASCII ``-`` so ``grep -- -20`` finds them.
     """
     import polars as pl
 
-    rule_cols = [c for c in frame.columns if c.startswith(("fit__", "usage__"))]
+    rule_cols = rule_columns(frame.columns)
     if not rule_cols or frame.height == 0:
         return frame.with_columns(pl.lit("", dtype=pl.String).alias(WHY))
     reasons = _reasons(frame.lazy(), rule_cols, top)
@@ -31,6 +31,12 @@ def add_why(frame: pl.DataFrame, top: int = WHY_TOP) -> pl.DataFrame:
         .drop("_row")
         .collect()
     )
+
+
+def rule_columns(columns: list[str]) -> list[str]:
+    """The per-rule points columns ``<dimension>__<rule>``: fit, usage and every ``<dimension>_score``'s."""
+    dims = ("fit__", "usage__", *(f"{c.removesuffix('_score')}__" for c in columns if c.endswith("_score")))
+    return [c for c in columns if c.startswith(dims)]
 
 
 def _reasons(lazy: pl.LazyFrame, rule_cols: list[str], top: int) -> pl.LazyFrame:
@@ -52,7 +58,7 @@ def _reasons(lazy: pl.LazyFrame, rule_cols: list[str], top: int) -> pl.LazyFrame
         .unpivot(index="_row", variable_name="rule", value_name="pts")
         .filter(pts.is_not_null() & (pts != 0))
         .with_columns(
-            pl.concat_str(pl.col("rule").str.replace(r"^(fit|usage)__", ""), pl.lit(" "), sign, number).alias("label")
+            pl.concat_str(pl.col("rule").str.replace(r"^[A-Za-z0-9_]+?__", ""), pl.lit(" "), sign, number).alias("label")
         )
         # what they did and who they are, alternately: usage #1, fit #1, usage #2, ...
         .with_columns(kind=pl.col("rule").str.starts_with("fit__").cast(pl.Int8))

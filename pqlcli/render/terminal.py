@@ -368,10 +368,18 @@ def explain(data: dict[str, Any]) -> None:
     who_ = data["who"]
     console.print(f"[bold]{data['level'].title()} {who_['id']}[/] {who_.get('label') or ''}  (snapshot {data.get('snapshot_label') or data['snapshot']}, as of {data['as_of']})")
     _explain_identity(console, data)
-    for section in ("fit", "usage"):
+    for section in data.get("dimensions", ("fit", "usage")):
         _explain_rules(console, section, data[section])
+    for name, a in data.get("activation", {}).items():
+        if data["level"] == "user":
+            days = f", day {a['days']:.1f}" if a.get("days") is not None else ""
+            console.print(f"[bold]Activation {name}:[/] {'yes' if a['done'] else 'no'} ({a['steps']}/{a['of']} steps{days})")
+        else:
+            console.print(f"[bold]Activation {name}:[/] {a['users']} activated user(s)")
     tier = data["tier"]
-    console.print(f"[bold]Tier:[/] {tier['tier']} — {tier['label']}  (fit ≥ {tier['fit_threshold']:g}, usage ≥ {tier['usage_threshold']:g})")
+    x, y = tier.get("x", "fit"), tier.get("y", "usage")
+    xt, yt = tier.get("x_threshold", tier["fit_threshold"]), tier.get("y_threshold", tier["usage_threshold"])
+    console.print(f"[bold]Tier:[/] {tier['tier']} — {tier['label']}  ({x} ≥ {xt:g}, {y} ≥ {yt:g})")
     for line in tier["headroom"]:
         console.print(f"  • {line}")
     if data["pqls"]:

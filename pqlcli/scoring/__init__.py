@@ -50,7 +50,7 @@ def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, engine: str = "po
     runner = runners.engine(engine)  # an unknown engine fails before the config is checked
     checked = plan(loaded, inputs)
     try:
-        return runners.run(runner.name, loaded, checked, inputs, as_of, **options)
+        frames = runners.run(runner.name, loaded, checked, inputs, as_of, **options)
     except (pl.exceptions.SchemaError, pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
         # a condition whose types only clash on real rows (the plan's check runs on no rows)
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -59,6 +59,7 @@ def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, engine: str = "po
             "Compare numbers with numbers, text with 'quoted text' and booleans with TRUE/FALSE; "
             "the column types are listed by the config validation.",
         ) from exc
+    return frames
 
 
 def compute(

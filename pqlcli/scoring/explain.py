@@ -62,16 +62,16 @@ def _section(name: str, rules: list[Rule], cfg: Config, row: dict[str, Any]) -> 
 
 
 def _headroom(cfg: Config, row: dict[str, Any]) -> list[str]:
-    fit, usage = float(row["fit_score"]), float(row["usage_score"])
+    """How far each of the tier matrix's two dimensions (fit and usage unless tiers x:/y: say) is from its threshold."""
     lines = []
-    if fit < cfg.tiers.fit:
-        lines.append(f"needs {cfg.tiers.fit - fit:g} more fit points for good fit (fit ≥ {cfg.tiers.fit:g})")
-    else:
-        lines.append(f"good fit: {fit - cfg.tiers.fit:g} points above the fit threshold")
-    if usage < cfg.tiers.usage:
-        lines.append(f"needs {cfg.tiers.usage - usage:g} more usage points for high usage (usage ≥ {cfg.tiers.usage:g})")
-    else:
-        lines.append(f"high usage: {usage - cfg.tiers.usage:g} points above the usage threshold")
+    for dim, good in ((cfg.tiers.x, "good fit"), (cfg.tiers.y, "high usage")):
+        score, need = float(row[f"{dim}_score"]), cfg.tiers.threshold(dim) or 0.0
+        if dim not in ("fit", "usage"):
+            good = f"{good} ({dim})"
+        if score < need:
+            lines.append(f"needs {need - score:g} more {dim} points for {good} ({dim} ≥ {need:g})")
+        else:
+            lines.append(f"{good}: {score - need:g} points above the {dim} threshold")
     return lines
 
 
@@ -146,14 +146,23 @@ def explain(ws: Workspace, ref: str, snapshot_ref: str | None = None) -> dict[st
         },
         "identity": _identity(ws, level, record_id, match),
         "metrics": {m: row.get(m) for m in cfg.metrics},
-        "fit": _section("fit", cfg.fit, cfg, row),
-        "usage": _section("usage", cfg.usage, cfg, row),
+        "dimensions": cfg.dimensions,
+        **{dim: _section(dim, cfg.rules(dim), cfg, row) for dim in cfg.dimensions},
+        "activation": {
+            a.name: {"done": row.get(a.name), "steps": row.get(f"{a.name}_steps"), "of": len(a.unique_steps),
+                     "days": row.get(f"{a.name}_days"), "users": row.get(f"{a.name}_users")}
+            for a in cfg.activation
+        },
         "tier": {
             "tier": row["tier"],
             "key": tier_key,
             "label": row.get("tier_label") or cfg.tiers.label(tier_key) if tier_key.startswith("tier") else row["tier"],
             "fit_threshold": cfg.tiers.fit,
             "usage_threshold": cfg.tiers.usage,
+            "x": cfg.tiers.x,
+            "y": cfg.tiers.y,
+            "x_threshold": cfg.tiers.threshold(cfg.tiers.x),
+            "y_threshold": cfg.tiers.threshold(cfg.tiers.y),
             "headroom": _headroom(cfg, row),
         },
         "pqls": [

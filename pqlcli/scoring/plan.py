@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from pqlcli.config import TIERS, LoadedConfig, Metric, Rule
+from pqlcli.config import TIERS, Activation, LoadedConfig, Metric, Rule
 from pqlcli.errors import Notice, WorkspaceError
 from pqlcli.scoring.conditions import Condition, check_condition
 from pqlcli.workspace.schema import ACCOUNTS, EVENTS, FIRMOGRAPHICS, USERS, TableSchema, polars_dtype
@@ -114,10 +114,43 @@ class MetricPlan:
     rollup: str
     account_dtype: Any
     description: str
+    trend_of: str | None = None  # a trend: this metric's window minus the window just before it
 
     @property
     def window(self) -> timedelta | None:
         return None if self.window_seconds is None else timedelta(seconds=self.window_seconds)
+
+    @property
+    def reach_seconds(self) -> float | None:
+        """How far back from as_of the metric looks (a trend: two windows)."""
+        if self.window_seconds is None:
+            return None
+        return self.window_seconds * (2 if self.trend_of else 1)
+
+
+@dataclass(frozen=True)
+class ActivationPlan:
+    """A milestone: each step's first event in [signup_at, min(signup_at + within, as_of))."""
+
+    name: str
+    within_seconds: float
+    steps: tuple[str, ...]
+
+    @property
+    def within_us(self) -> int:
+        return round(self.within_seconds * 1_000_000)
+
+    @property
+    def columns(self) -> Schema:
+        return {self.name: pl.Boolean(), f"{self.name}_steps": pl.Int64(), f"{self.name}_days": pl.Float64()}
+
+    @property
+    def users_column(self) -> str:
+        return f"{self.name}_users"
+
+    @property
+    def description(self) -> str:
+        return f"activation {self.name}: {', '.join(self.steps)} within {self.within_seconds / 86400:g} days of signup"
 
 
 @dataclass(frozen=True)
@@ -130,9 +163,9 @@ class EventFilter:
 
 @dataclass(frozen=True)
 class RulePlan:
-    section: str  # fit | usage
+    section: str  # the score dimension: fit | usage | a scores: name
     name: str
-    column: str  # fit__<name> / usage__<name>
+    column: str  # <dimension>__<name>
     points: float
     cap: float | None
     metric: str | None
@@ -150,11 +183,32 @@ class FlagPlan:
 
 
 @dataclass(frozen=True)
+class RoutePlan:
+    """A routing rule: when ``when`` holds (None: always), ``owner`` or one of ``round_robin``."""
+
+    when: Condition | None
+    owner: str | None
+    round_robin: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class TierPlan:
     fit: float
     usage: float
     names: dict[str, str]
     labels: dict[str, str]
+    x: str = "fit"  # the dimension deciding "good fit" (tier1/tier2)
+    y: str = "usage"  # the dimension deciding "high usage" (tier1/tier3)
+    x_min: float = 50.0
+    y_min: float = 40.0
+
+    @property
+    def x_column(self) -> str:
+        return f"{self.x}_score"
+
+    @property
+    def y_column(self) -> str:
+        return f"{self.y}_score"
 
 
 @dataclass
@@ -168,6 +222,8 @@ class ScoringPlan:
     account_firmo: list[FirmoColumn]
     firmo_schema: Schema
     metrics: list[MetricPlan]
+    activation: list[ActivationPlan]
+    dimensions: list[str]
     event_filter: EventFilter
     exclude_accounts: list[FlagPlan]
     exclude_users: list[FlagPlan]
@@ -184,6 +240,10 @@ class ScoringPlan:
     users_out: Schema
     accounts_out: Schema
     warnings: list[str] = field(default_factory=list)
+    # routing runs after scoring, on every engine's result (scoring/routing.py)
+    user_routes: list[RoutePlan] = field(default_factory=list)
+    account_routes: list[RoutePlan] = field(default_factory=list)
+    account_route_nulls: Schema = field(default_factory=dict)
 
     @property
     def fit_rules(self) -> list[RulePlan]:
@@ -241,6 +301,24 @@ def _context(user_base: Schema, accounts: Schema) -> list[ContextColumn]:
 # How an account rolls a metric up over its users unless the config says: active_days become the
 # distinct days on which any of its users was active (never more than the window), not a sum over users.
 DEFAULT_ROLLUP = {"first_seen": "max", "last_seen": "min", "active_days": "distinct_days"}
+def _trend(name: str, m: Metric, base: MetricPlan) -> MetricPlan:
+    w = base.window_seconds or 0.0
+    return MetricPlan(
+        name=name, events=base.events, window_seconds=w, agg=base.agg, prop=base.prop, decay_kind=None,
+        decay_seconds=None, fill=base.fill, dtype=base.dtype, rollup=base.rollup, account_dtype=base.account_dtype,
+        description=f"trend {name}: {base.name} in the last {w / 86400:g} days minus the {w / 86400:g} days before",
+        trend_of=base.name,
+    )
+
+
+def _metrics(loaded: LoadedConfig) -> list[MetricPlan]:
+    metrics = loaded.config.metrics
+    plain = {n: _metric(n, m) for n, m in metrics.items() if m.trend is None}
+    return [plain[n] if m.trend is None else _trend(n, m, plain[m.trend]) for n, m in metrics.items()]
+
+
+def _activation(a: Activation) -> ActivationPlan:
+    return ActivationPlan(a.name, a.within_td.total_seconds(), tuple(a.unique_steps))
 
 
 def _metric(name: str, m: Metric) -> MetricPlan:
@@ -276,7 +354,7 @@ def _event_filter(metrics: list[MetricPlan]) -> EventFilter:
     if metrics and all(m.window_seconds is not None for m in metrics) and not any(
         m.agg in ("first_seen", "last_seen") for m in metrics
     ):
-        widest = max(m.window_seconds or 0.0 for m in metrics)
+        widest = max(m.reach_seconds or 0.0 for m in metrics)
     names = None
     if metrics and all(m.events is not None for m in metrics):
         names = tuple(sorted({e for m in metrics for e in m.events or ()}))
@@ -290,6 +368,14 @@ def _check_metrics(loaded: LoadedConfig, context: Schema, events: Schema) -> Non
                 ("metrics", name, "__key__"),
                 f"metric {name!r} has the same name as a data column",
                 "Rename the metric (e.g. add a window suffix such as _30d).",
+            )
+    for i, act in enumerate(loaded.config.activation):
+        clash = [c for c in (act.name, f"{act.name}_steps", f"{act.name}_days") if c in context]
+        if clash:
+            raise loaded.error(
+                ("activation", i, "name"),
+                f"activation {act.name!r} makes the column {clash[0]!r}, which the data already has",
+                "Rename the milestone.",
             )
     for name, m in loaded.config.metrics.items():
         if m.prop and m.prop not in events:
@@ -312,12 +398,13 @@ def _rule_description(rule: Rule) -> str:
 
 def _rules(loaded: LoadedConfig, schema: Schema, level: str) -> list[RulePlan]:
     out = []
-    for section in ("fit", "usage"):
-        for i, rule in enumerate(getattr(loaded.config, section)):
+    for section in loaded.config.dimensions:
+        loc = (section,) if section in ("fit", "usage") else ("scores", section)
+        for i, rule in enumerate(loaded.config.rules(section)):
             cond = None
             if rule.when is not None:
                 what = f"{section} rule {rule.name!r} ({level}s)"
-                cond = check_condition(loaded, (section, i, "when"), rule.when, schema, what=what)
+                cond = check_condition(loaded, (*loc, i, "when"), rule.when, schema, what=what)
             out.append(
                 RulePlan(section, rule.name, f"{section}__{rule.name}", float(rule.points), rule.cap, rule.metric, cond,
                          _rule_description(rule))
@@ -344,20 +431,22 @@ def _pqls(loaded: LoadedConfig, schema: Schema, level: str, unavailable: Mapping
     ]
 
 
-def _scores_schema(rules: Iterable[RulePlan]) -> Schema:
+def _scores_schema(rules: Iterable[RulePlan], dimensions: Iterable[str]) -> Schema:
     out: Schema = {r.column: pl.Float64() for r in rules}
-    return {**out, "fit_score": pl.Float64(), "usage_score": pl.Float64(), "tier": pl.String(), "tier_label": pl.String()}
+    out.update({f"{d}_score": pl.Float64() for d in dimensions})
+    return {**out, "tier": pl.String(), "tier_label": pl.String()}
 
 
 def _account_nulls(loaded: LoadedConfig, accounts: Schema, context: Schema) -> Schema:
-    """Columns account fit and usage rules read that accounts lack: user-only columns, NULL at the account level.
+    """Columns account rules (every score dimension) read that accounts lack: user-only columns (activation
+    milestones too), NULL at the account level.
 
     A rule over such a column gives accounts 0 points (a NULL condition), whether it is a fit rule (``title``)
     or a usage rule over a user trait (``time_on_site`` of a lead export); :func:`_null_notes` says so.
     """
     from pqlcli.scoring.conditions import referenced_columns
 
-    rules = [*loaded.config.fit, *loaded.config.usage]
+    rules = [r for d in loaded.config.dimensions for r in loaded.config.rules(d)]
     refs = list(dict.fromkeys(c for r in rules if r.when for c in referenced_columns(r.when)))
     nulls: Schema = {c: d for c, d in USER_ONLY.items() if c in refs and c not in accounts}
     for c in refs:
@@ -381,9 +470,30 @@ def _null_notes(loaded: LoadedConfig, nulls: Schema) -> list[str]:
     return out
 
 
+def _routes(loaded: LoadedConfig, schema: Schema, level: str) -> list[RoutePlan]:
+    out = []
+    for i, r in enumerate(loaded.config.routing):
+        cond = None
+        if r.when is not None:
+            cond = check_condition(loaded, ("routing", i, "when"), r.when, schema, what=f"routing rule #{i + 1} ({level}s)")
+        out.append(RoutePlan(cond, r.owner, None if r.round_robin is None else tuple(r.round_robin)))
+    return out
+
+
+def _route_nulls(loaded: LoadedConfig, accounts: Schema, users: Schema) -> Schema:
+    """User-only columns routing conditions read: NULL for accounts (the rule does not match)."""
+    from pqlcli.scoring.conditions import referenced_columns
+
+    refs = [c for r in loaded.config.routing if r.when for c in referenced_columns(r.when)]
+    return {c: users[c] for c in dict.fromkeys(refs) if c not in accounts and c in users}
+
+
 def _tiers(loaded: LoadedConfig) -> TierPlan:
     t = loaded.config.tiers
-    return TierPlan(t.fit, t.usage, {k: t.name(k) for k in TIERS}, {k: t.label(k) for k in TIERS})
+    return TierPlan(
+        t.fit, t.usage, {k: t.name(k) for k in TIERS}, {k: t.label(k) for k in TIERS},
+        x=t.x, y=t.y, x_min=t.threshold(t.x) or 0.0, y_min=t.threshold(t.y) or 0.0,
+    )
 
 
 def _firmo_warning(loaded: LoadedConfig, user_firmo: list[FirmoColumn]) -> list[str]:
@@ -440,36 +550,44 @@ def build_plan(loaded: LoadedConfig, schemas: Mapping[str, Mapping[str, Any]], m
     if "firmographics" in missing:
         warnings += _firmo_warning(loaded, user_firmo)
     _check_metrics(loaded, ctx_schema, ensured["events"])
-    metrics = [_metric(n, m) for n, m in loaded.config.metrics.items()]
+    metrics = _metrics(loaded)
+    activation = [_activation(a) for a in loaded.config.activation]
+    dims = loaded.config.dimensions
 
     exclude_accounts = _exclusions(loaded, acct_base, "account")
     user_schema = {**ctx_schema, **{m.name: m.dtype for m in metrics}}
+    for a in activation:
+        user_schema.update(a.columns)
     exclude_users = _exclusions(loaded, user_schema, "user")
     user_rules = _rules(loaded, user_schema, "user")
-    scored = {**user_schema, **_scores_schema(user_rules)}
+    scored = {**user_schema, **_scores_schema(user_rules, dims)}
     user_pqls = _pqls(loaded, scored, "user")
     users_out = {**scored, **{p.column: pl.Boolean() for p in user_pqls}, "is_pql": pl.Boolean()}
 
     rolled = {**acct_base, **{m.name: m.account_dtype for m in metrics}}
+    rolled.update({a.users_column: pl.Int64() for a in activation})
     rolled.update({c: pl.Int64() for c in ROLLUP_COUNTS})
     rolled.update(pql_share=pl.Float64(), pqa=pl.Boolean())
     nulls = _account_nulls(loaded, rolled, user_schema)
     account_rules = _rules(loaded, {**rolled, **nulls}, "account")
     warnings += _null_notes(loaded, nulls)
-    acct_scored = {**rolled, **_scores_schema(account_rules)}
+    acct_scored = {**rolled, **_scores_schema(account_rules, dims)}
     unavailable = {
         c: "a user-only column; account-level PQL definitions see account columns, roll-ups and scores"
         for c in (set(user_schema) | set(scored)) - set(acct_scored)
     }
     account_pqls = _pqls(loaded, acct_scored, "account", unavailable)
     accounts_out = {**acct_scored, **{p.column: pl.Boolean() for p in account_pqls}}
+    route_nulls = _route_nulls(loaded, accounts_out, users_out)
+    routes = _routes(loaded, users_out, "user"), _routes(loaded, {**accounts_out, **route_nulls}, "account")
     return ScoringPlan(
         inputs=inputs, user_base=user_base, context=context, user_firmo=user_firmo, account_firmo=account_firmo,
-        firmo_schema=firmo, metrics=metrics, event_filter=_event_filter(metrics), exclude_accounts=exclude_accounts,
+        firmo_schema=firmo, metrics=metrics, activation=activation, dimensions=dims, event_filter=_event_filter(metrics), exclude_accounts=exclude_accounts,
         exclude_users=exclude_users, user_rules=user_rules, account_rules=account_rules, account_nulls=nulls,
         user_pqls=user_pqls, account_pqls=account_pqls, tiers=_tiers(loaded), pqa_share=loaded.config.accounts.pqa_share,
         users_added_seconds=USERS_ADDED_SECONDS, context_schema=ctx_schema, account_base=acct_base,
         users_out=users_out, accounts_out=accounts_out, warnings=warnings,
+        user_routes=routes[0], account_routes=routes[1], account_route_nulls=route_nulls,
     )
 
 
@@ -480,12 +598,14 @@ __all__ = [
     "ROLLUP_COUNTS",
     "TS",
     "USER_ONLY",
+    "ActivationPlan",
     "ContextColumn",
     "EventFilter",
     "FirmoColumn",
     "FlagPlan",
     "InputColumn",
     "MetricPlan",
+    "RoutePlan",
     "RulePlan",
     "ScoringPlan",
     "TierPlan",

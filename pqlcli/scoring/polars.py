@@ -131,29 +131,49 @@ def user_context(plan: ScoringPlan, users: pl.LazyFrame, inputs: Inputs) -> pl.L
 
 
 def metric_expr(m: MetricPlan, as_of: datetime) -> pl.Expr:
-    """One metric as an aggregation over a user's events (already filtered to ``timestamp < as_of``)."""
+    """One metric as an aggregation over a user's events (already filtered to ``timestamp < as_of``).
+
+    A trend is the metric over its window minus the metric over the window just before it.
+    """
+    if m.trend_of is not None and m.window is not None:
+        w = m.window
+        return (_agg(m, as_of, as_of - w, None) - _agg(m, as_of, as_of - 2 * w, as_of - w)).alias(m.name)
+    return _agg(m, as_of, None if m.window is None else as_of - m.window, None).alias(m.name)
+
+
+def _agg(m: MetricPlan, as_of: datetime, lo: datetime | None, hi: datetime | None) -> pl.Expr:
+    """The metric's aggregation over events with ``lo <= timestamp < hi`` (``hi`` None: as_of)."""
     ts = pl.col("timestamp")
-    cond = _metric_cond(m, as_of)
+    parts = []
+    if lo is not None:
+        parts.append(ts >= _lit_ts(lo))
+    if hi is not None:
+        parts.append(ts < _lit_ts(hi))
+    if m.events is not None:
+        parts.append(pl.col("event") == m.events[0] if len(m.events) == 1 else pl.col("event").is_in(m.events))
+    # No condition at all ("*", no window): every event counts. A literal True would not do: its sum
+    # in a group-by is 1, not the number of rows.
+    cond = pl.all_horizontal(parts) if parts else ts.is_not_null()
     if m.decay_kind is not None:
         age_seconds = (_lit_ts(as_of) - ts).dt.total_microseconds().cast(pl.Float64) / 1e6
         if m.decay_kind == "half_life":
             weight = pl.lit(0.5).pow(age_seconds / m.decay_seconds)
         else:
             weight = pl.max_horizontal(pl.lit(0.0), 1.0 - age_seconds / m.decay_seconds)
-        return weight.filter(cond).sum().cast(pl.Float64).alias(m.name)
+        return weight.filter(cond).sum().cast(pl.Float64)
     if m.agg == "count":
-        return cond.sum().cast(pl.Int64).alias(m.name)
+        return cond.sum().cast(pl.Int64)
     if m.agg == "active_days":
-        if m.window is not None:
-            return _popcount(_day_words(ts.dt.date(), as_of, m.window, cond)).alias(m.name)
-        return ts.dt.date().filter(cond).n_unique().cast(pl.Int64).alias(m.name)
+        if lo is not None:
+            return _popcount(_day_words(ts.dt.date(), lo, hi or as_of, cond))
+        return ts.dt.date().filter(cond).n_unique().cast(pl.Int64)
     prop = pl.col(m.prop or "")
     if m.agg == "sum":
-        return prop.cast(pl.Float64, strict=False).filter(cond).sum().alias(m.name)
+        return prop.cast(pl.Float64, strict=False).filter(cond).sum()
     if m.agg == "distinct":
-        return prop.filter(cond & prop.is_not_null()).n_unique().cast(pl.Int64).alias(m.name)
+        return prop.filter(cond & prop.is_not_null()).n_unique().cast(pl.Int64)
     edge = ts.filter(cond).min() if m.agg == "first_seen" else ts.filter(cond).max()
-    return ((_lit_ts(as_of) - edge).dt.total_microseconds().cast(pl.Float64) / 86_400e6).alias(m.name)
+    return (_lit_ts(as_of) - edge).dt.total_microseconds().cast(pl.Float64) / 86_400e6
 
 
 def _metric_cond(m: MetricPlan, as_of: datetime) -> pl.Expr:
@@ -168,27 +188,26 @@ def _metric_cond(m: MetricPlan, as_of: datetime) -> pl.Expr:
     return pl.all_horizontal(parts) if parts else ts.is_not_null()
 
 
-def _day_words(day: pl.Expr, as_of: datetime, window: timedelta, cond: pl.Expr | None = None) -> list[pl.Expr]:
-    """The UTC dates (``day``) with an event in a window as OR-ed day bits: one UInt64 word per 64 days.
+def _day_words(day: pl.Expr, lo: datetime, hi: datetime, cond: pl.Expr | None = None) -> list[pl.Expr]:
+    """The UTC dates (``day``) with an event in ``[lo, hi)`` as OR-ed day bits: one UInt64 word per 64 days.
 
     The aggregation is a bitwise OR, which the streaming group-by reduces in place instead of keeping
     every date of every user; OR-ing the words of several users gives exactly their distinct days.
     """
-    first_day = (as_of - window).date()
-    idx = (day - pl.lit(first_day)).dt.total_days().cast(pl.Int64)
+    idx = (day - pl.lit(lo.date())).dt.total_days().cast(pl.Int64)
     words = []
-    for word in range(_word_count(as_of, window)):
-        lo = word * 64
-        in_word = (idx >= lo) & (idx < lo + 64)
-        bit = pl.lit(2, dtype=pl.UInt64).pow((idx - lo).clip(0, 63).cast(pl.UInt64))
+    for word in range(_word_count(lo, hi)):
+        first = word * 64
+        in_word = (idx >= first) & (idx < first + 64)
+        bit = pl.lit(2, dtype=pl.UInt64).pow((idx - first).clip(0, 63).cast(pl.UInt64))
         keep = in_word if cond is None else cond & in_word
         words.append(bit.filter(keep).bitwise_or().fill_null(0))
     return words
 
 
-def _word_count(as_of: datetime, window: timedelta) -> int:
-    """How many 64-day words cover the window's UTC dates (as_of's date included)."""
-    slots = (as_of.date() - (as_of - window).date()).days + 1
+def _word_count(lo: datetime, hi: datetime) -> int:
+    """How many 64-day words cover the UTC dates of ``[lo, hi)`` (hi's date included)."""
+    slots = (hi.date() - lo.date()).days + 1
     return (slots + 63) // 64
 
 
@@ -196,9 +215,9 @@ def _popcount(words: list[pl.Expr]) -> pl.Expr:
     return pl.sum_horizontal([w.bitwise_count_ones().cast(pl.Int64) for w in words]).cast(pl.Int64)
 
 
-def _days_column(m: MetricPlan, word: int | None = None) -> str:
+def _days_column(m: MetricPlan, word: int | None = None, half: str = "") -> str:
     """The hidden per-user column an account's distinct active days are rolled up from."""
-    return f"__days_{m.name}" + ("" if word is None else f"_{word}")
+    return f"__days_{m.name}" + (f"_{half}" if half else "") + ("" if word is None else f"_{word}")
 
 
 def _day_sources(m: MetricPlan, as_of: datetime) -> list[pl.Expr]:
@@ -208,8 +227,22 @@ def _day_sources(m: MetricPlan, as_of: datetime) -> list[pl.Expr]:
         return []
     day = pl.col("__day")
     if m.window is not None:
-        return [w.alias(_days_column(m, i)) for i, w in enumerate(_day_words(day, as_of, m.window))]
+        return [w.alias(_days_column(m, i)) for i, w in enumerate(_day_words(day, as_of - m.window, as_of))]
     return [day.alias(_days_column(m))]
+
+
+def _trend_day_sources(m: MetricPlan, as_of: datetime) -> list[pl.Expr]:
+    """For the main group-by: a trend of ``active_days`` keeps each half's day words for its account roll-up."""
+    if m.rollup != "distinct_days" or m.trend_of is None or m.window is None:
+        return []
+    w, ts = m.window, pl.col("timestamp")
+    out = []
+    for half, lo, hi in (("now", as_of - w, as_of), ("before", as_of - 2 * w, as_of - w)):
+        cond = (ts >= _lit_ts(lo)) & (ts < _lit_ts(hi))
+        if m.events is not None:
+            cond = cond & pl.col("event").is_in(m.events)
+        out += [e.alias(_days_column(m, i, half)) for i, e in enumerate(_day_words(ts.dt.date(), lo, hi, cond))]
+    return out
 
 
 def _active_days_pass(m: MetricPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
@@ -235,10 +268,13 @@ def metric_passes(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> l
     if f.event_names is not None:
         pre = pre & pl.col("event").is_in(f.event_names)
     seen = events.filter(pre)
-    exprs = [metric_expr(m, as_of) for m in plan.metrics if m.agg != "active_days"]
+    # a trend of active_days is two windows of day bits in the main group-by
+    own = [m for m in plan.metrics if m.agg == "active_days" and m.trend_of is None]
+    exprs = [metric_expr(m, as_of) for m in plan.metrics if m not in own]
+    exprs += [e for m in plan.metrics for e in _trend_day_sources(m, as_of)]
     # __events: how many events the metrics looked at, to report events of unknown users
     main = seen.group_by("user_id").agg(*exprs, pl.len().cast(pl.Int64).alias("__events"))
-    return [main, *[_active_days_pass(m, seen, as_of) for m in plan.metrics if m.agg == "active_days"]]
+    return [main, *[_active_days_pass(m, seen, as_of) for m in own]]
 
 
 def join_metrics(plan: ScoringPlan, passes: list[pl.LazyFrame]) -> pl.LazyFrame:
@@ -248,7 +284,7 @@ def join_metrics(plan: ScoringPlan, passes: list[pl.LazyFrame]) -> pl.LazyFrame:
         return out
     for frame in rest:  # every user with an active day is in the main pass: its events pass the filter
         out = out.join(frame, on="user_id", how="left")
-    days = [m.name for m in plan.metrics if m.agg == "active_days"]
+    days = [m.name for m in plan.metrics if m.agg == "active_days" and m.trend_of is None]
     words = cs.starts_with("__days_") & cs.integer()
     out = out.with_columns([pl.col(name).fill_null(0) for name in days]).with_columns(words.fill_null(0))
     return out.select("user_id", *[m.name for m in plan.metrics], "__events", cs.starts_with("__days_"))
@@ -257,6 +293,49 @@ def join_metrics(plan: ScoringPlan, passes: list[pl.LazyFrame]) -> pl.LazyFrame:
 def user_metrics(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
     """Every metric per user (``metric_passes`` joined) as one lazy frame."""
     return join_metrics(plan, metric_passes(plan, events, as_of))
+
+
+def user_activation(plan: ScoringPlan, events: pl.LazyFrame, users: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """Per user and milestone: each step's first event in [signup_at, min(signup_at + within, as_of)),
+    then ``<name>`` (all steps), ``<name>_steps`` and ``<name>_days`` (to the last step's first event)."""
+    steps = sorted({s for a in plan.activation for s in a.steps})
+    ts, signup = pl.col("timestamp"), pl.col("signup_at")
+    signups = users.select("user_id", "signup_at").filter(signup.is_not_null()).unique("user_id", keep="any")
+    firsts = []
+    for i, a in enumerate(plan.activation):
+        inside = (ts >= signup) & (ts < signup + pl.duration(microseconds=a.within_us))
+        firsts += [ts.filter(inside & (pl.col("event") == st)).min().alias(f"__a{i}_{j}") for j, st in enumerate(a.steps)]
+    firsts.append(signup.first().alias("__signup"))
+    grouped = (
+        events.filter((ts < _lit_ts(as_of)) & pl.col("event").is_in(steps))
+        .join(signups, on="user_id", how="inner")
+        .group_by("user_id")
+        .agg(firsts)
+    )
+    cols = []
+    for i, a in enumerate(plan.activation):
+        f = [pl.col(f"__a{i}_{j}") for j in range(len(a.steps))]
+        done = pl.sum_horizontal([c.is_not_null().cast(pl.Int64) for c in f]).cast(pl.Int64)
+        days = (pl.max_horizontal(f) - pl.col("__signup")).dt.total_microseconds().cast(pl.Float64) / 86_400e6
+        cols += [
+            (done == len(a.steps)).alias(a.name),
+            done.alias(f"{a.name}_steps"),
+            pl.when(done == len(a.steps)).then(days).otherwise(None).alias(f"{a.name}_days"),
+        ]
+    return grouped.select("user_id", *cols)
+
+
+def with_activation(metrics: pl.LazyFrame, activation: pl.LazyFrame) -> pl.LazyFrame:
+    """The per-user metrics with the milestone columns (a user may have step events and no metric row)."""
+    return metrics.join(activation, on="user_id", how="full", coalesce=True)
+
+
+def _fill_activation(lf: pl.LazyFrame, plan: ScoringPlan) -> pl.LazyFrame:
+    """Users with no step in time: false and 0 steps (``<name>_days`` stays NULL)."""
+    fills = []
+    for a in plan.activation:
+        fills += [pl.col(a.name).fill_null(False), pl.col(f"{a.name}_steps").fill_null(0)]
+    return lf.with_columns(fills) if fills else lf
 
 
 def _fill_metrics(lf: pl.LazyFrame, plan: ScoringPlan) -> pl.LazyFrame:
@@ -291,7 +370,7 @@ def _total(rules: list[RulePlan], section: str) -> pl.Expr:
 
 def _tier(plan: ScoringPlan) -> pl.Expr:
     t = plan.tiers
-    good_fit, high_use = pl.col("fit_score") >= t.fit, pl.col("usage_score") >= t.usage
+    good_fit, high_use = pl.col(t.x_column) >= t.x_min, pl.col(t.y_column) >= t.y_min
     return (
         pl.when(good_fit & high_use).then(pl.lit(t.names["tier1"]))
         .when(good_fit).then(pl.lit(t.names["tier2"]))
@@ -308,10 +387,10 @@ def _tier_label(plan: ScoringPlan) -> pl.Expr:
 
 
 def apply_scores(lf: pl.LazyFrame, plan: ScoringPlan, rules: list[RulePlan]) -> pl.LazyFrame:
-    """Rule points, clamped fit and usage scores, tier and tier label."""
+    """Rule points, each dimension's clamped score (fit, usage, then the extra ones), tier and tier label."""
     return (
         lf.with_columns([rule_points(r) for r in rules])
-        .with_columns(fit_score=_total(rules, "fit"), usage_score=_total(rules, "usage"))
+        .with_columns([_total(rules, d).alias(f"{d}_score") for d in plan.dimensions])
         .with_columns(tier=_tier(plan))
         .with_columns(tier_label=_tier_label(plan))
     )
@@ -349,21 +428,39 @@ class Plans:
         return account_scores(self.plan, self.kept_accounts, users, self.as_of)
 
 
+def _distinct_days(m: MetricPlan, as_of: datetime) -> pl.Expr:
+    """An account's distinct active days: the popcount of the OR of its users' day words (or the distinct
+    dates without a window). A trend: the recent half's days minus the half before's."""
+    if m.trend_of is not None and m.window is not None:
+        w = m.window
+        now = _popcount([pl.col(_days_column(m, i, "now")).bitwise_or() for i in range(_word_count(as_of - w, as_of))])
+        before = [pl.col(_days_column(m, i, "before")).bitwise_or() for i in range(_word_count(as_of - 2 * w, as_of - w))]
+        return (now - _popcount(before)).alias(m.name)
+    if m.window is not None:
+        words = range(_word_count(as_of - m.window, as_of))
+        return _popcount([pl.col(_days_column(m, i)).bitwise_or() for i in words]).alias(m.name)
+    return pl.col(_days_column(m)).explode().drop_nulls().n_unique().cast(pl.Int64).alias(m.name)
+
+
+def _rollup(m: MetricPlan, col: pl.Expr) -> pl.Expr:
+    if m.rollup == "sum":
+        return col.sum().cast(m.dtype)
+    if m.rollup == "max":
+        return col.max()
+    if m.rollup == "min":
+        return col.min()
+    return (col > 0).sum().cast(pl.Int64)
+
+
 def _rollup_expr(m: MetricPlan, as_of: datetime) -> pl.Expr:
-    col = pl.col(m.name)
+    """A metric's account roll-up; a trend rolls up its metric's two halves (M and M - trend), then the delta."""
     if m.rollup == "distinct_days":
         # the distinct UTC days on which any of the account's users was active (never more than the window)
-        if m.window is not None:
-            words = range(_word_count(as_of, m.window))
-            return _popcount([pl.col(_days_column(m, i)).bitwise_or() for i in words]).alias(m.name)
-        return pl.col(_days_column(m)).explode().drop_nulls().n_unique().cast(pl.Int64).alias(m.name)
-    if m.rollup == "sum":
-        return col.sum().cast(m.dtype).alias(m.name)
-    if m.rollup == "max":
-        return col.max().alias(m.name)
-    if m.rollup == "min":
-        return col.min().alias(m.name)
-    return (col > 0).sum().cast(pl.Int64).alias(m.name)
+        return _distinct_days(m, as_of)
+    if m.trend_of is not None:
+        base = pl.col(m.trend_of)
+        return (_rollup(m, base) - _rollup(m, base - pl.col(m.name))).alias(m.name)
+    return _rollup(m, pl.col(m.name)).alias(m.name)
 
 
 def account_scores(plan: ScoringPlan, accounts: pl.LazyFrame, users: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
@@ -376,13 +473,15 @@ def account_scores(plan: ScoringPlan, accounts: pl.LazyFrame, users: pl.LazyFram
         .group_by("account_id")
         .agg(
             *[_rollup_expr(m, as_of) for m in plan.metrics],
+            *[pl.col(a.name).sum().cast(pl.Int64).alias(a.users_column) for a in plan.activation],
             pl.len().cast(pl.Int64).alias("users"),
             added.alias("users_added_7d"),
             pl.col("is_pql").sum().cast(pl.Int64).alias("pql_users"),
         )
     )
     acct = _fill_metrics(accounts.join(rollup, on="account_id", how="left"), plan)
-    acct = acct.with_columns([pl.col(c).fill_null(0) for c in ("users", "users_added_7d", "pql_users")])
+    counts = [a.users_column for a in plan.activation] + ["users", "users_added_7d", "pql_users"]
+    acct = acct.with_columns([pl.col(c).fill_null(0) for c in counts])
     share = pl.when(pl.col("users") > 0).then(pl.col("pql_users") / pl.col("users")).otherwise(None)
     acct = acct.with_columns(pql_share=share).with_columns(
         pqa=(pl.col("users") > 0) & (pl.col("pql_share") >= plan.pqa_share).fill_null(False)
@@ -396,6 +495,7 @@ def flagged_users(plan: ScoringPlan, inputs: Inputs, metrics: pl.LazyFrame, excl
     """Every user with its context and metrics, and ``__excluded`` (by a user rule or its account's)."""
     ctx = user_context(plan, user_base(plan, inputs), inputs)
     ctx = _fill_metrics(ctx.join(metrics.drop("__events"), on="user_id", how="left"), plan)
+    ctx = _fill_activation(ctx, plan)
     ctx = ctx.join(excluded_ids.with_columns(__acct_excluded=pl.lit(True)), on="account_id", how="left")
     ctx = ctx.with_columns(__excluded=_any(plan.exclude_users) | pl.col("__acct_excluded").fill_null(False))
     return ctx.drop("__acct_excluded")
@@ -436,6 +536,9 @@ def build(
 
     if metrics is None:
         metrics = user_metrics(plan, events, as_of)
+        if plan.activation:
+            users = ensure(inputs.users, plan.inputs["users"])
+            metrics = with_activation(metrics, user_activation(plan, events, users, as_of))
     flagged = flagged_users(plan, inputs, metrics, excluded_ids)
     excluded_users = flagged.select(pl.col("__excluded").sum().cast(pl.Int64).alias("excluded_users"))
     unknown = _unknown_events(metrics, ensure(inputs.users, plan.inputs["users"]))
@@ -461,13 +564,20 @@ def choose_buckets(events: pl.LazyFrame) -> int:
 
 
 def bucketed_metrics(
-    plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime, buckets: int, engine: Any = "streaming"
+    plan: ScoringPlan,
+    events: pl.LazyFrame,
+    as_of: datetime,
+    buckets: int,
+    engine: Any = "streaming",
+    users: pl.LazyFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per-user metrics and the after-as_of count, the events pass run bucket by bucket.
 
     Every event of a user is in the user's bucket, so each bucket's metrics are complete for its users
     and the buckets' rows are disjoint: their concatenation is the single pass's result (in another row
     order, which the scoring that follows does not depend on). Peak memory is one bucket's group-by.
+    With activation milestones (and ``users``), the milestones' own pass over the step events is
+    joined in (``with_activation``).
     """
     # the after-as_of count reads the events in the same streaming run as the first bucket's passes
     after: list[pl.LazyFrame] = [events_after_as_of(events, as_of)]
@@ -478,7 +588,11 @@ def bucketed_metrics(
         if after:
             after_df, after = done.pop(), []
         parts.append(join_metrics(plan, [p.lazy() for p in done]).collect(engine="in-memory"))
-    return (parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")), after_df
+    metrics = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+    if plan.activation and users is not None:
+        act = user_activation(plan, events, users, as_of).collect(engine=engine)
+        metrics = with_activation(metrics.lazy(), act.lazy()).collect(engine="in-memory")
+    return metrics, after_df
 
 
 def run(
@@ -494,7 +608,8 @@ def run(
     engine: Any = "streaming" if streaming else "auto"
     events = ensure(inputs.events, plan.inputs["events"])
     n = choose_buckets(events) if buckets is None else buckets
-    metrics, after = bucketed_metrics(plan, events, as_of, n, engine)
+    users_in = ensure(inputs.users, plan.inputs["users"])
+    metrics, after = bucketed_metrics(plan, events, as_of, n, engine, users_in)
     plans = build(plan, inputs, as_of, metrics=metrics.lazy(), events_after=after.lazy())
     assert plans.flagged is not None
     flagged = plans.flagged.collect(engine="in-memory")
@@ -510,4 +625,4 @@ def run(
     return ScoreFrames(users, accounts, stats, as_of, plans.warnings)
 
 
-__all__ = ["EVENTS_PER_BUCKET", "Plans", "account_scores", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_users", "user_metrics"]
+__all__ = ["EVENTS_PER_BUCKET", "Plans", "account_scores", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_users", "user_activation", "user_metrics", "with_activation"]

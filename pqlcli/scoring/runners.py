@@ -240,7 +240,7 @@ def run_raw(name: str, loaded: LoadedConfig, plan: ScoringPlan, inputs: Inputs, 
 
 
 def conform(raw: RawResult, plan: ScoringPlan, inputs: Inputs, as_of: datetime) -> ScoreFrames:
-    """The engine's result with exactly the plan's columns, dtypes and order, and the run statistics."""
+    """The engine's result with exactly the plan's columns, dtypes and order, the run statistics, and routing."""
     users = _conform(raw.users, plan.users_out, "user_id")
     accounts = _conform(raw.accounts, plan.accounts_out, "account_id")
     stats = dict(raw.stats)
@@ -248,7 +248,19 @@ def conform(raw: RawResult, plan: ScoringPlan, inputs: Inputs, as_of: datetime) 
         # users in the table minus users scored: the joins keep one row per user, so the rest were excluded
         total = int(inputs.users.select(pl.len()).collect().item())
         stats["excluded_users"] = total - users.height
-    return ScoreFrames(users, accounts, {k: int(stats[k] or 0) for k in STATS}, as_of, list(plan.warnings))
+    frames = ScoreFrames(users, accounts, {k: int(stats[k] or 0) for k in STATS}, as_of, list(plan.warnings))
+    return _with_routing(plan, frames)
+
+
+def _with_routing(plan: ScoringPlan, frames: ScoreFrames) -> ScoreFrames:
+    """Routing (``routed_owner``, ``assigned_owner``, ``routed``), once, on every engine's conformed result."""
+    if not plan.user_routes:
+        return frames
+    from pqlcli.scoring.routing import route
+
+    frames.users = route(frames.users, plan.user_routes, "user_id")
+    frames.accounts = route(frames.accounts, plan.account_routes, "account_id", plan.account_route_nulls)
+    return frames
 
 
 def _conform(df: pl.DataFrame, schema: dict[str, Any], key: str) -> pl.DataFrame:

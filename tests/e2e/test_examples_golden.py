@@ -100,11 +100,18 @@ def test_examples_hand_checked(scored):
     assert (uma["projects_30d"], uma["invites_7d"], uma["docs_30d"], uma["pricing_views"]) == (1, 1, 1, 1)
     assert uma["logins_7d"] == 0 and uma["usage__dormant"] == -10
     assert uma["usage_score"] == 22 and uma["tier"] == "tier2" and not uma["is_pql"]
+    # activation (signup 2026-10-28 20:37, 14 days): project_created and user_invited on 10-31, no
+    # integration_connected -> 2 of 3 steps, not activated, no days; no logins in either week: trend 0
+    assert (uma["activated"], uma["activated_steps"], uma["activated_days"]) == (False, 2, None)
+    assert uma["logins_trend"] == 0 and uma["usage__activated"] == 0 and uma["usage__growing"] == 0
     maya = users.filter(pl.col("email") == "maya.schmidt@northwind.io").row(0, named=True)
     # logins on 10-27 (twice) and 10-29, a project on 10-29, an invite on 10-30, pricing on 10-31:
-    # 5 + 10 + 15 = 30 ("Head of Product": fit 100) -> Tier 2; her 11-01 project and invite do not count
-    assert (maya["projects_30d"], maya["invites_7d"], maya["logins_7d"]) == (1, 1, 3)
-    assert maya["usage_score"] == 30 and maya["fit_score"] == 100 and maya["tier"] == "tier2"
+    # 5 + 10 + 15 = 30, and she signed up on 10-26, so no logins in the week before 10-25: logins_trend
+    # 3 - 0 = 3 > 0, growing +5 -> 35 ("Head of Product": fit 100) -> Tier 2; her 11-01 project and
+    # invite do not count; no integration_connected: 2 of 3 activation steps
+    assert (maya["projects_30d"], maya["invites_7d"], maya["logins_7d"], maya["logins_trend"]) == (1, 1, 3, 3)
+    assert (maya["activated"], maya["activated_steps"], maya["usage__growing"]) == (False, 2, 5)
+    assert maya["usage_score"] == 35 and maya["fit_score"] == 100 and maya["tier"] == "tier2"
     # an orphan: no account id in users.csv, on northwind.io, joins Northwind by domain; keeps her own plan
     quinn = users.filter(pl.col("user_id") == "usr_46509a26").row(0, named=True)
     assert quinn["account_id"] == "9120000617" and quinn["plan"] == "free" and quinn["fit_score"] == 100

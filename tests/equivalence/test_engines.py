@@ -98,6 +98,7 @@ def test_the_data_exercises_the_config(polars_result) -> None:
     # an account's active days are distinct days (at most the window's), fewer than its users' sum
     assert accounts["active_days_30d"].max() <= 31 and (accounts["active_days_30d"] < accounts["active_days_sum"]).any()
     assert accounts["active_days_100d"].max() > 64 and accounts["login_days"].max() > 0  # two day words; no window
+    assert (accounts["days_trend"] != 0).any() and accounts["days_trend"].abs().max() <= 31  # distinct days per half
     assert users["all_events"].max() > 1 and (users["all_events"] > users["integrations"]).any()
     assert (users["usage__busy"] > 0).any() and (users["usage__busy"] == 0).any()
     # the newer found row wins over older, undated and newer not_found rows

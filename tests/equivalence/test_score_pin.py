@@ -1,7 +1,7 @@
 """`pql score` on the bundled examples is byte-identical to the pinned output (tests/golden/pin/).
 
 The pin was produced by the code before the scoring redesign (issue 9) and must not move while the
-code is reorganised: every column of the users and accounts snapshots, for config/pql.yaml and for
+code is reorganised: every column of the users and accounts snapshots, for the pinned default config (tests/golden/pin/default.yaml) and for
 tests/golden/pin/rich.yaml. Re-pin only with known-good code: `bash tests/golden/pin/regen.sh main`.
 """
 

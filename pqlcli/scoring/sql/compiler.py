@@ -91,7 +91,8 @@ class SqlCompiler:
         for step in (
             self.free_email_domains, self.users_email, self.accounts_in, self.users_base, self.firmographics_latest,
             self.accounts_base, self.accounts_flagged, self.users_account, self.users_context, self.user_metrics,
-            self.users_metrics, self.users_flagged, self.users_kept, self.user_scores, self.account_days, self.account_rollup,
+            self.user_activation, self.users_metrics, self.users_flagged, self.users_kept, self.user_scores, self.account_days,
+            self.account_rollup,
             self.accounts_rollup, self.accounts_pqa, self.accounts_ctx, self.account_scores,
         ):
             step()
@@ -213,10 +214,10 @@ class SqlCompiler:
             pre.append(f"event IN ({', '.join(string(e) for e in f.event_names)})")
         return " AND ".join(pre)
 
-    def metric_where(self, m: MetricPlan) -> str:
-        conds = [f"{TS_COL} < {timestamp(self.as_of)}"]
-        if m.window is not None:
-            conds.append(f"{TS_COL} >= {timestamp(self.as_of - m.window)}")
+    def metric_where(self, m: MetricPlan, lo: datetime | None, hi: datetime | None) -> str:
+        conds = [f"{TS_COL} < {timestamp(hi or self.as_of)}"]
+        if lo is not None:
+            conds.append(f"{TS_COL} >= {timestamp(lo)}")
         if m.events is not None:
             ev = m.events
             conds.append(f"event = {string(ev[0])}" if len(ev) == 1 else f"event IN ({', '.join(string(e) for e in ev)})")
@@ -227,7 +228,15 @@ class SqlCompiler:
         return f"FLOOR(CAST({int(self.as_of.timestamp()) * 1_000_000} - {self.age_us(TS_COL)} AS DOUBLE) / {DAY_US}.0)"
 
     def metric_sql(self, m: MetricPlan) -> str:
-        where = self.metric_where(m)
+        """A metric's aggregation; a trend is its window's value minus the value of the window before it."""
+        if m.trend_of is not None and m.window is not None:
+            w = m.window
+            now, before = self.agg_sql(m, self.as_of - w, None), self.agg_sql(m, self.as_of - 2 * w, self.as_of - w)
+            return f"({now}) - ({before})"
+        return self.agg_sql(m, None if m.window is None else self.as_of - m.window, None)
+
+    def agg_sql(self, m: MetricPlan, lo: datetime | None, hi: datetime | None) -> str:
+        where = self.metric_where(m, lo, hi)
         if m.decay_kind is not None:
             age_s = f"CAST({self.age_us(TS_COL)} AS DOUBLE) / 1000000.0"
             if m.decay_kind == "half_life":
@@ -256,16 +265,53 @@ class SqlCompiler:
             f"WHERE {self.pre_where()} GROUP BY user_id",
         )
 
+    def user_activation(self) -> None:
+        """Per user and milestone: each step's first event in [signup_at, min(signup_at + within, as_of))."""
+        if not self.plan.activation:
+            return
+        steps = sorted({st for a in self.plan.activation for st in a.steps})
+        firsts, outs = [], []
+        for i, a in enumerate(self.plan.activation):
+            inside = f"e.{TS_COL} >= u.signup_at AND DATE_DIFF('microsecond', u.signup_at, e.{TS_COL}) < {a.within_us}"
+            cols = [f"pql_a{i}_{j}" for j in range(len(a.steps))]
+            firsts += [f"MIN(e.{TS_COL}) FILTER (WHERE e.event = {string(st)} AND {inside}) AS {c}" for c, st in zip(cols, a.steps, strict=True)]
+            done = "(" + " + ".join(f"CASE WHEN {c} IS NOT NULL THEN 1 ELSE 0 END" for c in cols) + ")"
+            last = cols[0] if len(cols) == 1 else f"GREATEST({', '.join(cols)})"
+            days = f"CAST(DATE_DIFF('microsecond', pql_signup, {last}) AS DOUBLE) / {DAY_US}.0"
+            outs += [
+                f"{done} = {len(cols)} AS {ident(a.name)} {comment(a.description)}",
+                f"CAST({done} AS BIGINT) AS {ident(a.name + '_steps')}",
+                f"CASE WHEN {done} = {len(cols)} THEN {days} END AS {ident(a.name + '_days')}",
+            ]
+        self.add(
+            "user_activation_steps",
+            "activation: each step's first event with signup_at <= timestamp < min(signup_at + within, as_of)",
+            f"SELECT e.user_id, MIN(u.signup_at) AS pql_signup, {', '.join(firsts)} FROM {self.t['events']} AS e "
+            f"JOIN (SELECT user_id, MIN(signup_at) AS signup_at FROM users_email WHERE signup_at IS NOT NULL "
+            f"GROUP BY user_id) AS u ON u.user_id = e.user_id "
+            f"WHERE e.{TS_COL} < {timestamp(self.as_of)} AND e.event IN ({', '.join(string(st) for st in steps)}) "
+            f"GROUP BY e.user_id",
+        )
+        self.add("user_activation", "activation milestones: all steps done, steps done, days to the last step",
+                 f"SELECT user_id, {', '.join(outs)} FROM user_activation_steps")
+
     def users_metrics(self) -> None:
         items = [
             f"m.{ident(m.name)}" if m.fill is None else f"COALESCE(m.{ident(m.name)}, {_fill(m)}) AS {ident(m.name)}"
             for m in self.plan.metrics
         ]
+        join = ""
+        if self.plan.activation:
+            for a in self.plan.activation:
+                items += [f"COALESCE(x.{ident(a.name)}, FALSE) AS {ident(a.name)}",
+                          f"COALESCE(x.{ident(a.name + '_steps')}, 0) AS {ident(a.name + '_steps')}",
+                          f"x.{ident(a.name + '_days')}"]
+            join = " LEFT JOIN user_activation AS x ON x.user_id = u.user_id"
         self.add(
             "users_metrics",
-            "users with their metrics (0 when they have no events)",
+            "users with their metrics (0 when they have no events) and activation milestones",
             f"SELECT u.*{''.join(', ' + i for i in items)} FROM users_context AS u "
-            f"LEFT JOIN user_metrics AS m ON m.user_id = u.user_id",
+            f"LEFT JOIN user_metrics AS m ON m.user_id = u.user_id{join}",
         )
 
     def users_flagged(self) -> None:
@@ -280,7 +326,8 @@ class SqlCompiler:
         )
 
     def users_kept(self) -> None:
-        kept = ", ".join(ident(c) for c in [*self.plan.context_schema, *(m.name for m in self.plan.metrics)])
+        acts = [c for a in self.plan.activation for c in a.columns]
+        kept = ", ".join(ident(c) for c in [*self.plan.context_schema, *(m.name for m in self.plan.metrics), *acts])
         self.add("users_kept", "users that are scored", f"SELECT {kept} FROM users_flagged WHERE NOT pql_excluded")
 
     # ---- rules, scores, tiers, PQLs ---------------------------------------------------------------
@@ -309,21 +356,24 @@ class SqlCompiler:
             cols = [ident(r.column) for r in rules if r.section == section]
             return f"LEAST(GREATEST({' + '.join(cols)}, 0.0), 100.0)" if cols else "CAST(0.0 AS DOUBLE)"
 
+        dims = self.plan.dimensions
+        totals = [f"{total(d)} AS {ident(d + '_score')}" for d in dims]
         self.add(
             f"{prefix}_scores",
-            "fit_score and usage_score: the points added up, then clamped to 0..100",
-            f"SELECT *, {total('fit')} AS fit_score, {total('usage')} AS usage_score FROM {prefix}_points",
+            f"{', '.join(d + '_score' for d in dims)}: each dimension's points added up, then clamped to 0..100",
+            f"SELECT *, {', '.join(totals)} FROM {prefix}_points",
         )
         t = self.plan.tiers
-        fit, usage, names = number(t.fit), number(t.usage), {k: string(v) for k, v in t.names.items()}
+        x, y, names = number(t.x_min), number(t.y_min), {k: string(v) for k, v in t.names.items()}
+        xc, yc = ident(t.x_column), ident(t.y_column)
         tier = (
-            f"CASE WHEN fit_score >= {fit} AND usage_score >= {usage} THEN {names['tier1']} "
-            f"WHEN fit_score >= {fit} THEN {names['tier2']} "
-            f"WHEN usage_score >= {usage} THEN {names['tier3']} ELSE {names['tier4']} END"
+            f"CASE WHEN {xc} >= {x} AND {yc} >= {y} THEN {names['tier1']} "
+            f"WHEN {xc} >= {x} THEN {names['tier2']} "
+            f"WHEN {yc} >= {y} THEN {names['tier3']} ELSE {names['tier4']} END"
         )
         self.add(
             f"{prefix}_tiers",
-            f"tier1: fit >= {t.fit:g} and usage >= {t.usage:g}; tier2: fit only; tier3: usage only; tier4: neither",
+            f"tier1: {t.x} >= {t.x_min:g} and {t.y} >= {t.y_min:g}; tier2: {t.x} only; tier3: {t.y} only; tier4: neither",
             f"SELECT *, {tier} AS tier FROM {prefix}_scores",
         )
         whens = " ".join(f"WHEN tier = {names[k]} THEN {string(t.labels[k])}" for k in t.names)
@@ -360,11 +410,21 @@ class SqlCompiler:
     def days_metrics(self) -> list[MetricPlan]:
         return [m for m in self.plan.metrics if m.rollup == "distinct_days"]
 
+    def days_sql(self, m: MetricPlan) -> str:
+        """An account's distinct active days; a trend: the recent window's days minus the window before's."""
+        def count(lo: datetime | None, hi: datetime | None) -> str:
+            return f"COUNT(DISTINCT {self.day_sql()}) FILTER (WHERE {self.metric_where(m, lo, hi)})"
+
+        if m.trend_of is not None and m.window is not None:
+            w = m.window
+            return f"{count(self.as_of - w, None)} - {count(self.as_of - 2 * w, self.as_of - w)}"
+        return count(None if m.window is None else self.as_of - m.window, None)
+
     def account_days(self) -> None:
         days = self.days_metrics()
         if not days:
             return
-        items = [f"COUNT(DISTINCT {self.day_sql()}) FILTER (WHERE {self.metric_where(m)}) AS {ident(m.name)}" for m in days]
+        items = [f"{self.days_sql(m)} AS {ident(m.name)}" for m in days]
         self.add(
             "account_days",
             "per account: the distinct UTC days on which any of its scored users was active "
@@ -374,18 +434,27 @@ class SqlCompiler:
             f"ON s.pql_user_id = e.user_id GROUP BY s.account_id",
         )
 
+    @staticmethod
+    def rollup_sql(m: MetricPlan, col: str) -> str:
+        return {
+            # SUM of a BIGINT is wider (HUGEINT in DuckDB): back to the metric's type
+            "sum": f"CAST(COALESCE(SUM({col}), 0) AS {sql_type(m.dtype)})",
+            "max": f"MAX({col})",
+            "min": f"MIN({col})",
+        }.get(m.rollup, f"COUNT(CASE WHEN {col} > 0 THEN 1 END)")
+
     def account_rollup(self) -> None:
         roll = []
         for m in self.plan.metrics:
             if m.rollup == "distinct_days":
                 continue
             col = ident(m.name)
-            roll.append({
-                # SUM of a BIGINT is wider (HUGEINT in DuckDB): back to the metric's type
-                "sum": f"CAST(COALESCE(SUM({col}), 0) AS {sql_type(m.dtype)}) AS {col}",
-                "max": f"MAX({col}) AS {col}",
-                "min": f"MIN({col}) AS {col}",
-            }.get(m.rollup, f"COUNT(CASE WHEN {col} > 0 THEN 1 END) AS {col}"))
+            if m.trend_of is not None:  # the roll-up of the metric's two halves (M and M - trend), then the delta
+                base = ident(m.trend_of)
+                roll.append(f"{self.rollup_sql(m, base)} - {self.rollup_sql(m, f'({base} - {col})')} AS {col}")
+            else:
+                roll.append(f"{self.rollup_sql(m, col)} AS {col}")
+        roll += [f"COUNT(CASE WHEN {ident(a.name)} THEN 1 END) AS {ident(a.users_column)}" for a in self.plan.activation]
         week = timestamp(self.as_of - timedelta(seconds=self.plan.users_added_seconds))
         roll += [
             "COUNT(*) AS users",
@@ -404,7 +473,8 @@ class SqlCompiler:
             src = "d" if m.rollup == "distinct_days" else "r"
             col = f"{src}.{ident(m.name)}"
             items.append(col if m.fill is None else f"COALESCE({col}, {_fill(m)}) AS {ident(m.name)}")
-        items += [f"COALESCE(r.{c}, 0) AS {c}" for c in ("users", "users_added_7d", "pql_users")]
+        counts = [ident(a.users_column) for a in self.plan.activation] + ["users", "users_added_7d", "pql_users"]
+        items += [f"COALESCE(r.{c}, 0) AS {c}" for c in counts]
         days = " LEFT JOIN account_days AS d ON d.account_id = a.account_id" if self.days_metrics() else ""
         self.add(
             "accounts_rollup",

@@ -2,7 +2,8 @@
 
 The workspace is built only through the `pql` command (ingest the example exports, enrich from
 examples/data/firmographics.csv with the `file` provider, score), so the same steps run against any
-version of the code. Two configs are scored: ``config/pql.yaml`` (pinned in ``OUT_DIR/default``) and
+version of the code. Two configs are scored: ``tests/golden/pin/default.yaml`` (config/pql.yaml before issue 14
+added an activation milestone and a trend to it; pinned in ``OUT_DIR/default``) and
 ``tests/golden/pin/rich.yaml`` (every metric kind, roll-up, decay, exclusion..., in ``OUT_DIR/rich``).
 Each folder holds:
 
@@ -33,7 +34,8 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = {"users": "user_id", "accounts": "account_id"}
-CONFIGS = {"default": Path("config/pql.yaml"), "rich": Path("tests/golden/pin/rich.yaml")}
+# "default" is config/pql.yaml as it was when pinned (before the activation milestone and trend of issue 14)
+CONFIGS = {"default": Path("tests/golden/pin/default.yaml"), "rich": Path("tests/golden/pin/rich.yaml")}
 
 
 def _env(code: Path, workspace: Path) -> dict[str, str]:

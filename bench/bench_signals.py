@@ -1,0 +1,91 @@
+"""Benchmark (issue 14): the example config with the richer signals costs <= 1.2x the config without them.
+
+"without": tests/golden/pin/default.yaml (config/pql.yaml before issue 14: the PRODUCT.md example).
+"with": config/pql.yaml (an activation milestone and a logins trend, two usage rules on them) plus an
+extra score dimension and routing (written to bench/data/signals.yaml). Both score the same synthetic
+workspace with the polars engine, each run in its own process; best of BENCH_REPEAT runs (default 3).
+
+BENCH_SCALE=1.0 => 1M users / 125k accounts / 50M events (default 0.1); data shared with bench_engines.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SCALE = float(os.environ.get("BENCH_SCALE", "0.1"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+USERS = int(1_000_000 * SCALE)
+DATA = HERE / "data" / f"engines-{USERS}"
+WITHOUT = ROOT / "tests" / "golden" / "pin" / "default.yaml"
+WITH = HERE / "data" / "signals.yaml"
+LIMIT = 1.2
+EXTRA = """
+scores:
+  marketing:
+    - {name: pricing_interest, metric: pricing_views, points: 10, cap: 30}
+    - {name: activated_fast,   when: "activated AND activated_days < 7", points: 40}
+    - {name: growing,          when: "logins_trend > 0", points: 20}
+routing:
+  - {when: "country IN ('DE', 'FR', 'NL')", owner: emea@ourco.com}
+  - {when: "employees > 1000", owner: enterprise@ourco.com}
+  - {round_robin: [ana@ourco.com, ben@ourco.com]}
+"""
+
+
+def ensure_data() -> None:
+    from pqlcli.testing import synth_workspace
+    from pqlcli.workspace import Workspace
+
+    WITH.parent.mkdir(parents=True, exist_ok=True)
+    WITH.write_text((ROOT / "config" / "pql.yaml").read_text() + EXTRA)
+    if (DATA / "users.parquet").exists():
+        return
+    t = time.perf_counter()
+    synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=USERS * 50)
+    print(f"generated {USERS:,} users, {USERS * 50:,} events in {time.perf_counter() - t:.1f}s", flush=True)
+
+
+def child(path: str) -> None:
+    from pqlcli import config, scoring
+    from pqlcli.workspace import Workspace
+
+    t = time.perf_counter()
+    r = scoring.compute(Workspace.open(DATA), config.load(path))
+    secs = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{secs:.3f} {rss:.0f} {r.users.height}")
+
+
+def best(path: Path) -> tuple[float, float]:
+    runs = []
+    for _ in range(REPEAT):
+        proc = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            raise SystemExit(f"{path.name} failed:\n{proc.stderr}")
+        secs, rss, _ = proc.stdout.split()
+        runs.append((float(secs), float(rss)))
+    return min(runs)
+
+
+def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(sys.argv[2])
+        return 0
+    ensure_data()
+    without, with_ = best(WITHOUT), best(WITH)
+    ratio = with_[0] / without[0]
+    print(f"{USERS:,} users: without signals {without[0]:.2f}s ({without[1]:.0f} MB), "
+          f"with activation + trend + marketing + routing {with_[0]:.2f}s ({with_[1]:.0f} MB): {ratio:.2f}x "
+          f"(goal <= {LIMIT}x)")
+    return 0 if ratio <= LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
