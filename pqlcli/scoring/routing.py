@@ -2,8 +2,8 @@
 
 Rules come from the config's ``routing:`` list (checked into :class:`RoutePlan` by ``plan.py``); the
 first rule whose condition holds gives ``routed_owner``; a ``round_robin`` rule picks one of its owners
-by rendezvous hashing (highest random weight) of a stable hash of the record's id: BLAKE2b-64 of
-``owner + "\\0" + id``. The same record gets the same owner on every run, on every machine and Polars
+by rendezvous hashing (highest random weight) of a stable hash of the record's id: xxHash64 (seed 0,
+through polars-hash) of ``owner + "\\0" + id``, computed as one vectorised expression. The same record gets the same owner on every run, on every machine and Polars
 version, and adding an owner moves only the records the new owner wins (about 1/n of them).
 
 This runs on the scored frames every engine returns (``scoring.run``), not inside the emitters: SQL
@@ -16,10 +16,10 @@ routing).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import polars as pl
+from polars_hash import NonCryptographicHashingNameSpace
 
 from pqlcli.scoring.conditions import polars_expr
 from pqlcli.scoring.plan import RoutePlan
@@ -27,47 +27,46 @@ from pqlcli.scoring.plan import RoutePlan
 ROUTING_COLUMNS = {"routed_owner": pl.String(), "assigned_owner": pl.String(), "routed": pl.Boolean()}
 
 
+def _weight(owner: str, record_id: pl.Expr) -> pl.Expr:
+    """The rendezvous weight of ``owner`` for each record id: xxHash64 of ``owner + "\\0" + id``."""
+    return NonCryptographicHashingNameSpace(pl.concat_str([pl.lit(f"{owner}\0"), record_id])).xxhash64()
+
+
+def round_robin(owners: tuple[str, ...], record_id: pl.Expr) -> pl.Expr:
+    """The owner with the highest weight for each id (rendezvous hashing); a tie, which practically never
+    happens, goes to the greatest owner name."""
+    weights = [(o, _weight(o, record_id)) for o in sorted(owners, reverse=True)]
+    top = pl.max_horizontal([w for _, w in weights])
+    return pl.coalesce([pl.when(w == top).then(pl.lit(o, dtype=pl.String)) for o, w in weights])
+
+
 def weight(owner: str, record_id: str) -> int:
-    """The rendezvous weight of ``owner`` for ``record_id``: a stable 64-bit hash."""
-    return int.from_bytes(hashlib.blake2b(f"{owner}\0{record_id}".encode(), digest_size=8).digest(), "big")
+    """One weight, for checks and docs (the same expression as scoring uses)."""
+    return int(pl.select(_weight(owner, pl.lit(record_id, dtype=pl.String))).item())
 
 
 def pick(owners: tuple[str, ...], record_id: str) -> str:
-    """The owner with the highest weight for this id (rendezvous hashing)."""
+    """The owner one record gets: the highest weight (a plain-Python reading of :func:`round_robin`)."""
     return max(owners, key=lambda o: (weight(o, record_id), o))
-
-
-def _round_robin(ids: pl.Series, owners: tuple[str, ...]) -> pl.Series:
-    # one hash per (owner, record) that reaches this rule; ids repeat rarely, so no cache
-    return pl.Series([None if i is None else pick(owners, i) for i in ids.to_list()], dtype=pl.String)
 
 
 def route(frame: pl.DataFrame, routes: list[RoutePlan], key: str, nulls: dict[str, Any] | None = None) -> pl.DataFrame:
     """``frame`` with routed_owner, assigned_owner and routed (see the module docstring)."""
     owner = pl.col("owner").cast(pl.String) if "owner" in frame.columns else pl.lit(None, dtype=pl.String)
     unowned = owner.is_null() | (owner.str.strip_chars() == "")
-    work = frame.with_columns([pl.lit(None, dtype=d).alias(c) for c, d in (nulls or {}).items()])
-    work = work.select(pl.col(key), unowned.alias("__unowned"), *[
-        (pl.lit(True) if r.when is None else polars_expr(r.when).fill_null(False)).alias(f"__r{i}")
-        for i, r in enumerate(routes)
-    ])
-    routed = pl.Series("routed_owner", [None] * frame.height, dtype=pl.String)
-    todo = work["__unowned"]
-    for i, r in enumerate(routes):
-        hit = todo & work[f"__r{i}"]
-        if not hit.any():
-            continue
-        if r.owner is not None:
-            value = pl.Series([r.owner] * frame.height, dtype=pl.String)
-        else:
-            value = pl.Series([None] * frame.height, dtype=pl.String)
-            value = value.scatter(hit.arg_true(), _round_robin(work[key].filter(hit), r.round_robin or ()))
-        routed = pl.select(pl.when(hit).then(value).otherwise(routed)).to_series().alias("routed_owner")
-        todo = todo & ~hit
-    return frame.with_columns(routed).with_columns(
+    chain: Any = pl
+    for r in routes:  # first match wins: one when/then chain, evaluated on all rows at once
+        hit = pl.lit(True) if r.when is None else polars_expr(r.when).fill_null(False)
+        value = pl.lit(r.owner, dtype=pl.String) if r.owner is not None else round_robin(r.round_robin or (), pl.col(key))
+        chain = chain.when(hit).then(value)
+    routed = chain.otherwise(pl.lit(None, dtype=pl.String)) if routes else pl.lit(None, dtype=pl.String)
+    extra = {c: d for c, d in (nulls or {}).items() if c not in frame.columns}
+    out = frame.with_columns([pl.lit(None, dtype=d).alias(c) for c, d in extra.items()])
+    out = out.with_columns(routed_owner=pl.when(unowned).then(routed)).drop(list(extra))
+    return out.with_columns(
         assigned_owner=pl.coalesce(pl.when(~unowned).then(owner), pl.col("routed_owner")),
         routed=unowned & pl.col("routed_owner").is_not_null(),
     )
 
 
-__all__ = ["ROUTING_COLUMNS", "pick", "route", "weight"]
+__all__ = ["ROUTING_COLUMNS", "pick", "round_robin", "route", "weight"]

@@ -214,7 +214,7 @@ def test_misspelt_version_is_reported_as_itself(pql, tmp_path):
 def test_unknown_key_without_a_close_match_lists_the_keys(pql, tmp_path):
     _check(
         pql, tmp_path, "version: 1\nmetrics:\n  m: {event: login, colour: red}\n",
-        "unknown key 'colour'", "Keys allowed here: event, window, agg, property, decay, rollup.",
+        "unknown key 'colour'", "Keys allowed here: event, trend, window, agg, property, decay, rollup.",
     )
 
 

@@ -89,3 +89,20 @@ def test_list_owner_and_tiers_by_owner_use_assigned_owner(tmp_path, pql, ws_path
     rc, out, err = pql("tiers", "report", "--format", "json")
     assert rc == 0, err
     assert "emea@ourco.com" in out and "ben@ourco.com" in out
+
+
+def test_round_robin_hash_is_the_published_xxhash64_and_assignments_are_pinned():
+    """The weights are standard xxHash64 (seed 0), so assignments survive Polars and pql upgrades."""
+    import polars as pl
+    from polars_hash import NonCryptographicHashingNameSpace
+
+    from pqlcli.scoring.routing import round_robin, weight
+
+    xxh = NonCryptographicHashingNameSpace(pl.lit("abc")).xxhash64()
+    assert pl.select(xxh).item() == 0x44BC2CF5AD770999  # the reference vector of the xxHash spec
+    assert weight("ana@ourco.com", "usr_0") == 7331781615487618183
+    reps = ("ana@ourco.com", "ben@ourco.com", "cy@ourco.com")
+    ids = pl.DataFrame({"user_id": [f"usr_{i}" for i in range(8)]})
+    got = ids.select(round_robin(reps, pl.col("user_id")))["literal"].to_list()
+    assert got == ["ana@ourco.com"] * 3 + ["cy@ourco.com"] + ["ben@ourco.com"] * 3 + ["ana@ourco.com"]
+    assert got == [pick(reps, i) for i in ids["user_id"]]
