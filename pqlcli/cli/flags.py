@@ -24,6 +24,7 @@ PARAM_FLAGS: dict[str, str] = {
     "by": "--by",
     "out": "--out",
     "format": "--format",
+    "mapping": "--map",
     "engine": "--engine",
     "dialect": "--dialect",
     "tables": "--table",

@@ -88,7 +88,7 @@ def ingest(
     if kind not in KINDS:
         raise UsageError(f"Unknown table {kind!r}.", f"Choose one of: {', '.join(KINDS)}.")
     if fmt not in FORMATS:
-        raise UsageError(f"Unknown --format {fmt!r}.", f"Choose one of: {', '.join(FORMATS)}.")
+        raise UsageError(f"{{param}} {fmt!r} is not an export format pql knows.", f"Choose one of: {', '.join(FORMATS)}.", param="format")
     if opts.timezone:
         _check_timezone(opts.timezone)
     check_mapping_targets(kind, mapping or {})
@@ -110,7 +110,8 @@ def _check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"Unknown --timezone {name!r}.", "Use an IANA name such as America/Los_Angeles or Europe/Paris.")
+        raise UsageError(f"{{param}} {name!r} is not a time zone.", "Use an IANA name such as America/Los_Angeles or Europe/Paris.",
+                         param="timezone")
 
 
 def _sha256(path: Path) -> str:

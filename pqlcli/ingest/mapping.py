@@ -47,8 +47,9 @@ def resolve_columns(source: Source, kind: str, preset: Preset, mapping: dict[str
         found = _find(columns, src)
         if found is None:
             raise UsageError(
-                f"--map {canon}={src}: {source.label} has no column {src!r}. Columns found: {_list(columns)}.",
-                "Use one of the columns found as the right-hand side of --map.",
+                f"{{param}} {canon}={src}: {source.label} has no column {src!r}. Columns found: {_list(columns)}.",
+                "Use one of the columns found as the right-hand side of {param}.",
+                param="mapping",
             )
         resolved[canon] = found
     for canon, candidates in preset.columns.items():
@@ -67,9 +68,10 @@ def resolve_columns(source: Source, kind: str, preset: Preset, mapping: dict[str
                 f"{source.label}: the {kind} table needs a {canon!r} column, and the file has none"
                 + (f" (looked for {tried} as the {preset.name} layout)" if tried else "")
                 + f". Columns found: {_list(columns)}.",
-                f"Name the column that holds it with --map {canon}=COLUMN, e.g. --map {canon}={example!r}"
-                + ("" if preset.name != "generic" else f", or pick an exporter preset with --format ({', '.join(PRESETS)})")
+                f"Name the column that holds it with {{param}} {canon}=COLUMN, e.g. {{param}} {canon}={example!r}"
+                + ("" if preset.name != "generic" else f", or pick an exporter preset ({', '.join(PRESETS)})")
                 + ".",
+                param="mapping",
             )
     return resolved
 
