@@ -35,18 +35,21 @@ def ensure_data() -> None:
     print(f"generated {USERS:,} users, {USERS * 50:,} events in {time.perf_counter() - t:.1f}s", flush=True)
 
 
-def _hand_metrics(as_of: Any) -> Any:
-    """The best hand-written events pass we know: the six counts in one group-by over only the events
-    they name (no window filter can apply: ``integrations`` has none), and active days as its own pass
-    over the 30-day window -- distinct (user, day) pairs, counted per user -- joined back. A filtered
-    ``n_unique`` of dates inside the main aggregation would keep every date of every user and costs ~2x.
+def _hand_metrics(as_of: Any, data: Path = DATA) -> Any:
+    """The best hand-written events pass we know: the seven counts (six metrics and the week before
+    ``logins_7d``, for the trend) in one group-by over only the events they name (no window filter can
+    apply: ``integrations`` has none); active days as its own pass over the 30-day window -- distinct
+    (user, day) pairs, counted per user -- joined back (a filtered ``n_unique`` of dates inside the main
+    aggregation keeps every date of every user and costs ~2x); and the activation milestone as a pass
+    over the three step events joined to the users' signups, all in one streaming ``collect_all``.
     """
     import polars as pl
 
     ts, lit = pl.col("timestamp"), (lambda d: pl.lit(d, dtype=pl.Datetime("us", "UTC")))
-    events = pl.scan_parquet(DATA / "events" / "*.parquet").select("user_id", "event", "timestamp")
+    events = pl.scan_parquet(data / "events" / "**" / "*.parquet").select("user_id", "event", "timestamp")
     win = lambda ev, days: ((pl.col("event") == ev) & (ts >= lit(as_of - timedelta(days=days)))).sum()  # noqa: E731
     names = ["project_created", "user_invited", "document_published", "viewed_pricing", "integration_connected", "login"]
+    week_before = (pl.col("event") == "login") & (ts >= lit(as_of - timedelta(days=14))) & (ts < lit(as_of - timedelta(days=7)))
     counts = (
         events.filter((ts < lit(as_of)) & pl.col("event").is_in(names))
         .group_by("user_id")
@@ -54,6 +57,7 @@ def _hand_metrics(as_of: Any) -> Any:
             projects_30d=win("project_created", 30), invites_7d=win("user_invited", 7),
             docs_30d=win("document_published", 30), pricing_views=win("viewed_pricing", 14),
             integrations=(pl.col("event") == "integration_connected").sum(), logins_7d=win("login", 7),
+            logins_before=week_before.sum(),
         )
     )
     days = (
@@ -63,8 +67,21 @@ def _hand_metrics(as_of: Any) -> Any:
         .group_by("user_id")
         .agg(active_days_30d=pl.len())
     )
-    counts, days = pl.collect_all([counts, days], engine="streaming")
-    return counts.lazy().join(days.lazy(), on="user_id", how="full", coalesce=True)
+    steps = ["project_created", "user_invited", "integration_connected"]
+    signup = pl.col("signup_at")
+    signups = pl.scan_parquet(data / "users.parquet").select("user_id", "signup_at").filter(signup.is_not_null())
+    activation = (
+        events.filter((ts < lit(as_of)) & pl.col("event").is_in(steps))
+        .join(signups, on="user_id")
+        .filter((ts >= signup) & (ts < signup + timedelta(days=14)))
+        .group_by("user_id")
+        .agg(activated_steps=pl.col("event").n_unique())
+    )
+    counts, days, activation = pl.collect_all([counts, days, activation], engine="streaming")
+    out = counts.lazy().join(days.lazy(), on="user_id", how="full", coalesce=True)
+    out = out.join(activation.lazy(), on="user_id", how="full", coalesce=True)
+    now, before = (pl.col(c).fill_null(0).cast(pl.Int64) for c in ("logins_7d", "logins_before"))
+    return out.with_columns(logins_trend=now - before)
 
 
 def hand_polars() -> None:
@@ -93,15 +110,17 @@ def hand_polars() -> None:
         plan=pl.coalesce("plan", "aplan"),
         domain=pl.coalesce("domain", pl.when(~pl.col("is_free_email")).then(pl.col("email_domain"))),
     ).join(firmo, on="domain", how="left").join(metrics, on="user_id", how="left").with_columns(
-        pl.col("projects_30d", "invites_7d", "docs_30d", "pricing_views", "integrations", "logins_7d", "active_days_30d").fill_null(0)
-    )
+        pl.col("projects_30d", "invites_7d", "docs_30d", "pricing_views", "integrations", "logins_7d", "active_days_30d",
+               "logins_trend", "activated_steps").fill_null(0)
+    ).with_columns(activated=pl.col("activated_steps") == 3)
     pts = lambda c, p: pl.when(c).then(p).otherwise(0)  # noqa: E731
     fit = (pts(pl.col("employees") > 100, 30) + pts(pl.col("raised") > 10_000_000, 30)
            + pts(pl.col("country").is_in(["US", "CA", "GB"]), 20) + pts(pl.col("is_free_email"), -20)
            + pts(pl.col("title").str.contains("VP|CTO|Head|Director"), 20)).clip(0, 100)
     usage = ((pl.col("projects_30d") * 5).clip(upper_bound=25) + (pl.col("invites_7d") * 10).clip(upper_bound=30)
              + (pl.col("docs_30d") * 2).clip(upper_bound=20) + pts(pl.col("pricing_views") > 0, 15)
-             + pts(pl.col("integrations") > 0, 10) + pts(pl.col("logins_7d") == 0, -10)).clip(0, 100)
+             + pts(pl.col("integrations") > 0, 10) + pts(pl.col("logins_7d") == 0, -10)
+             + pts(pl.col("activated"), 10) + pts(pl.col("logins_trend") > 0, 5)).clip(0, 100)
     scored = users.with_columns(fit_score=fit, usage_score=usage).with_columns(
         is_pql=((pl.col("fit_score") >= 50) & (pl.col("usage_score") >= 40) & pl.col("plan").is_in(["free", "trial"])).fill_null(False)
     )
@@ -113,7 +132,7 @@ def hand_polars() -> None:
 
 
 def hand_duckdb() -> None:
-    spec = importlib.util.spec_from_file_location("diff", ROOT / "tests" / "test_differential.py")
+    spec = importlib.util.spec_from_file_location("diff", ROOT / "tests" / "equivalence" / "test_differential.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -83,7 +83,7 @@ def main() -> int:
     ratio = with_[0] / without[0]
     print(f"{USERS:,} users: without signals {without[0]:.2f}s ({without[1]:.0f} MB), "
           f"with activation + trend + marketing + routing {with_[0]:.2f}s ({with_[1]:.0f} MB): {ratio:.2f}x "
-          f"(goal <= {LIMIT}x)")
+          f"(goal <= {LIMIT}x {'✓' if ratio <= LIMIT else '✗'})")
     return 0 if ratio <= LIMIT else 1
 
 

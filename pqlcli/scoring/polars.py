@@ -576,23 +576,29 @@ def bucketed_metrics(
     Every event of a user is in the user's bucket, so each bucket's metrics are complete for its users
     and the buckets' rows are disjoint: their concatenation is the single pass's result (in another row
     order, which the scoring that follows does not depend on). Peak memory is one bucket's group-by.
-    With activation milestones (and ``users``), the milestones' own pass over the step events is
-    joined in (``with_activation``).
+    With activation milestones (and ``users``), the milestones' own pass over the bucket's step events
+    (joined to the bucket's users) runs in the same ``collect_all`` and is joined in (``with_activation``).
     """
     # the after-as_of count reads the events in the same streaming run as the first bucket's passes
     after: list[pl.LazyFrame] = [events_after_as_of(events, as_of)]
+    milestones = bool(plan.activation) and users is not None
     parts: list[pl.DataFrame] = []
     for b in range(max(1, buckets)):
         bucket = events if buckets <= 1 else events.filter(bucket_of(buckets) == b)
-        done = pl.collect_all([*metric_passes(plan, bucket, as_of), *after], engine=engine)
+        passes = metric_passes(plan, bucket, as_of)
+        if milestones:  # the milestones' pass over the step events, in the same streaming run
+            assert users is not None
+            people = users if buckets <= 1 else users.filter(bucket_of(buckets) == b)
+            passes.append(user_activation(plan, bucket, people, as_of))
+        done = pl.collect_all([*passes, *after], engine=engine)
         if after:
             after_df, after = done.pop(), []
-        parts.append(join_metrics(plan, [p.lazy() for p in done]).collect(engine="in-memory"))
-    metrics = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
-    if plan.activation and users is not None:
-        act = user_activation(plan, events, users, as_of).collect(engine=engine)
-        metrics = with_activation(metrics.lazy(), act.lazy()).collect(engine="in-memory")
-    return metrics, after_df
+        act = done.pop() if milestones else None
+        metrics = join_metrics(plan, [p.lazy() for p in done])
+        if act is not None:
+            metrics = with_activation(metrics, act.lazy())
+        parts.append(metrics.collect(engine="in-memory"))
+    return (parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")), after_df
 
 
 def run(
