@@ -155,10 +155,15 @@ class ActivationPlan:
 
 @dataclass(frozen=True)
 class EventFilter:
-    """What every metric shares, tested once per event: window start and event names (None: no test)."""
+    """What every metric shares, tested once per event: window start and event names (None: no test).
+
+    ``terms``: exactly the events some metric looks at, as a union of (event names or None for any,
+    reach in seconds before ``as_of`` or None for all time); None when a metric looks at every event.
+    """
 
     widest_window_seconds: float | None
     event_names: tuple[str, ...] | None
+    terms: tuple[tuple[tuple[str, ...] | None, float | None], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -358,7 +363,27 @@ def _event_filter(metrics: list[MetricPlan]) -> EventFilter:
     names = None
     if metrics and all(m.events is not None for m in metrics):
         names = tuple(sorted({e for m in metrics for e in m.events or ()}))
-    return EventFilter(widest, names)
+    return EventFilter(widest, names, _filter_terms(metrics))
+
+
+def _filter_terms(metrics: list[MetricPlan]) -> tuple[tuple[tuple[str, ...] | None, float | None], ...] | None:
+    """The union of what the metrics look at, one term per reach (their event names merged; None: any)."""
+    by_reach: dict[float | None, set[str] | None] = {}
+    for m in metrics:
+        reach = m.reach_seconds
+        if reach in by_reach and by_reach[reach] is None:
+            continue
+        by_reach[reach] = None if m.events is None else (by_reach.get(reach) or set()) | set(m.events)
+    if not metrics or by_reach.get(None, set()) is None:
+        return None
+    # a term for any event within a reach covers every term of a shorter (or equal) reach
+    any_reach = max((r or 0.0 for r, ev in by_reach.items() if ev is None and r is not None), default=None)
+    terms = []
+    for reach, events in sorted(by_reach.items(), key=lambda t: (t[0] is None, t[0] or 0.0)):
+        if any_reach is not None and reach is not None and events is not None and reach <= any_reach:
+            continue
+        terms.append((None if events is None else tuple(sorted(events)), reach))
+    return tuple(terms)
 
 
 def _check_metrics(loaded: LoadedConfig, context: Schema, events: Schema) -> None:

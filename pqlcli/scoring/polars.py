@@ -227,7 +227,15 @@ def _day_sources(m: MetricPlan, as_of: datetime) -> list[pl.Expr]:
         return []
     day = pl.col("__day")
     if m.window is not None:
-        return [w.alias(_days_column(m, i)) for i, w in enumerate(_day_words(day, as_of - m.window, as_of))]
+        # the pairs are distinct, so a user's day bits are distinct too: their sum is their OR, and a sum
+        # is what the streaming group-by reduces fastest
+        lo = as_of - m.window
+        idx = (day - pl.lit(lo.date())).dt.total_days().cast(pl.Int64)
+        bit = pl.lit(2, dtype=pl.UInt64).pow((idx % 64).cast(pl.UInt64))
+        return [
+            pl.when(idx // 64 == i).then(bit).otherwise(pl.lit(0, dtype=pl.UInt64)).sum().alias(_days_column(m, i))
+            for i in range(_word_count(lo, as_of))
+        ]
     return [day.alias(_days_column(m))]
 
 
@@ -256,18 +264,28 @@ def _active_days_pass(m: MetricPlan, events: pl.LazyFrame, as_of: datetime) -> p
     return pairs.group_by("user_id").agg(pl.len().cast(pl.Int64).alias(m.name), *_day_sources(m, as_of))
 
 
+def looked_at(plan: ScoringPlan, as_of: datetime) -> pl.Expr:
+    """The events some metric looks at: before ``as_of`` and in the union of the metrics' event names and
+    windows (``EventFilter.terms``). The main group-by reads only these (a metric of every event in 30
+    days does not make it read every event of all time)."""
+    ts = pl.col("timestamp")
+    pre = ts < _lit_ts(as_of)
+    terms = plan.event_filter.terms
+    if not terms:
+        return pre
+    parts = []
+    for names, reach in terms:
+        term = [] if names is None else [pl.col("event") == names[0] if len(names) == 1 else pl.col("event").is_in(names)]
+        term += [] if reach is None else [ts >= _lit_ts(as_of - timedelta(seconds=reach))]
+        parts.append(pl.all_horizontal(term))
+    return pre & pl.any_horizontal(parts)
+
+
 def metric_passes(plan: ScoringPlan, events: pl.LazyFrame, as_of: datetime) -> list[pl.LazyFrame]:
     """The passes over events: one group-by of conditional aggregations for every metric but
     ``active_days`` (plus ``__events``), then one pass per ``active_days`` metric over the same
     filtered events. ``join_metrics`` puts them together; ``collect_all`` runs them in one go."""
-    ts = pl.col("timestamp")
-    pre = ts < _lit_ts(as_of)
-    f = plan.event_filter
-    if f.widest_window_seconds is not None:
-        pre = pre & (ts >= _lit_ts(as_of - timedelta(seconds=f.widest_window_seconds)))
-    if f.event_names is not None:
-        pre = pre & pl.col("event").is_in(f.event_names)
-    seen = events.filter(pre)
+    seen = events.filter(looked_at(plan, as_of))
     # a trend of active_days is two windows of day bits in the main group-by
     own = [m for m in plan.metrics if m.agg == "active_days" and m.trend_of is None]
     exprs = [metric_expr(m, as_of) for m in plan.metrics if m not in own]
@@ -306,9 +324,11 @@ def user_activation(plan: ScoringPlan, events: pl.LazyFrame, users: pl.LazyFrame
         inside = (ts >= signup) & (ts < signup + pl.duration(microseconds=a.within_us))
         firsts += [ts.filter(inside & (pl.col("event") == st)).min().alias(f"__a{i}_{j}") for j, st in enumerate(a.steps)]
     firsts.append(signup.first().alias("__signup"))
+    longest = max(a.within_us for a in plan.activation)
     grouped = (
         events.filter((ts < _lit_ts(as_of)) & pl.col("event").is_in(steps))
         .join(signups, on="user_id", how="inner")
+        .filter((ts >= signup) & (ts < signup + pl.duration(microseconds=longest)))  # rows no milestone can use
         .group_by("user_id")
         .agg(firsts)
     )

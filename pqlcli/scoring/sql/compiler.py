@@ -205,14 +205,17 @@ class SqlCompiler:
 
     # ---- metrics ----------------------------------------------------------------------------------
     def pre_where(self) -> str:
-        """The test every metric shares: before as_of, the widest window, the events any metric counts."""
-        f = self.plan.event_filter
-        pre = [f"{TS_COL} < {timestamp(self.as_of)}"]
-        if f.widest_window_seconds is not None:
-            pre.append(f"{TS_COL} >= {timestamp(self.as_of - timedelta(seconds=f.widest_window_seconds))}")
-        if f.event_names is not None:
-            pre.append(f"event IN ({', '.join(string(e) for e in f.event_names)})")
-        return " AND ".join(pre)
+        """The events some metric looks at: before as_of, in the union of the metrics' names and windows."""
+        pre = f"{TS_COL} < {timestamp(self.as_of)}"
+        terms = self.plan.event_filter.terms
+        if not terms:
+            return pre
+        parts = []
+        for names, reach in terms:
+            term = [] if names is None else [f"event IN ({', '.join(string(e) for e in names)})"]
+            term += [] if reach is None else [f"{TS_COL} >= {timestamp(self.as_of - timedelta(seconds=reach))}"]
+            parts.append(" AND ".join(term))
+        return f"{pre} AND ({' OR '.join(f'({p})' for p in parts)})"
 
     def metric_where(self, m: MetricPlan, lo: datetime | None, hi: datetime | None) -> str:
         conds = [f"{TS_COL} < {timestamp(hi or self.as_of)}"]
