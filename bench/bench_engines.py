@@ -38,9 +38,10 @@ def ensure_data() -> None:
 def _hand_metrics(as_of: Any, data: Path = DATA) -> Any:
     """The best hand-written events pass we know: the seven counts (six metrics and the week before
     ``logins_7d``, for the trend) in one group-by over only the events they name (no window filter can
-    apply: ``integrations`` has none); active days as its own pass over the 30-day window -- distinct
-    (user, day) pairs, counted per user -- joined back (a filtered ``n_unique`` of dates inside the main
-    aggregation keeps every date of every user and costs ~2x); and the activation milestone as a pass
+    apply: ``integrations`` has none); active days as its own pass over the 30-day window -- the dates
+    as OR-ed bits of one 64-bit word per user, then a popcount (at 1M users faster and half the memory of
+    de-duplicating (user, day) pairs; a filtered ``n_unique`` of dates inside the main aggregation keeps
+    every date of every user and costs ~2x); and the activation milestone as a pass
     over the three step events joined to the users' signups, all in one streaming ``collect_all``.
     """
     import polars as pl
@@ -60,12 +61,14 @@ def _hand_metrics(as_of: Any, data: Path = DATA) -> Any:
             logins_before=week_before.sum(),
         )
     )
+    first_day = (as_of - timedelta(days=30)).date()  # 31 dates at most: one 64-bit word of day bits
+    bit = pl.lit(2, dtype=pl.UInt64).pow((ts.dt.date() - pl.lit(first_day)).dt.total_days().cast(pl.UInt64))
     days = (
         events.filter((ts < lit(as_of)) & (ts >= lit(as_of - timedelta(days=30))))
-        .select("user_id", day=ts.dt.date())
-        .unique()
+        .select("user_id", bits=bit)
         .group_by("user_id")
-        .agg(active_days_30d=pl.len())
+        .agg(pl.col("bits").bitwise_or())
+        .select("user_id", active_days_30d=pl.col("bits").bitwise_count_ones())
     )
     steps = ["project_created", "user_invited", "integration_connected"]
     signup = pl.col("signup_at")
