@@ -2,6 +2,7 @@
 duckdb / spark engines. Each variant runs in its own process; peak RSS is that process's ru_maxrss.
 
 BENCH_SCALE=1.0 => 1M users / 125k accounts / 50M events (default 0.1). Data goes to bench/data/.
+BENCH_SKIP=spark,duckdb leaves out the variants whose label contains one of the words.
 """
 
 from __future__ import annotations
@@ -211,7 +212,11 @@ def main() -> int:
     except ImportError:
         has_spark = False
     results: dict[str, tuple[float, float]] = {}
+    skip = [w.strip() for w in os.environ.get("BENCH_SKIP", "").split(",") if w.strip()]  # e.g. BENCH_SKIP=spark
     for label in VARIANTS:
+        if any(w in label for w in skip):
+            print(f"{label}: skipped (BENCH_SKIP)")
+            continue
         if "spark" in label and not has_spark:
             print(f"{label}: skipped (pip install 'pqlcli[spark]')")
             continue
