@@ -365,70 +365,32 @@ def _check_rate(ws: Workspace, kind: str, read: int, rejects: _Rejects, rejects_
 
 
 def _event_ids(schema: dict[str, Any], extras: list[str]) -> Any:
-    """``event_id``, with the version-independent row hash only where it is missing (the hash is not
-    computed for rows that carry an id)."""
+    """``event_id``, with the version-independent row hash only where it is missing (the rows that carry
+    an id are masked out before their fields are formatted and hashed, so they cost next to nothing)."""
     import polars as pl
 
     from pqlcli.ingest.eventid import event_id_expr
 
-    hashed = event_id_expr(schema, extras)
     if "event_id" not in schema:
-        return hashed
-    columns = list(dict.fromkeys(["event_id", "source_user_id", "event", "timestamp", *extras]))
-
-    def fill(batch: pl.Series) -> pl.Series:
-        ids = batch.struct.field("event_id")
-        if ids.null_count() == 0:
-            return ids
-        frame = batch.struct.unnest()
-        if ids.null_count() < len(ids):
-            idx = ids.is_null().arg_true()
-            return ids.scatter(idx, frame[idx].select(hashed).to_series())
-        return frame.select(hashed).to_series().alias("event_id")
-
-    return pl.struct(columns).map_batches(fill, return_dtype=pl.String, is_elementwise=True)
-
-
-_HASH_LOOKUP = True  # tests turn it off to exercise the join fallback
+        return event_id_expr(schema, extras)
+    return pl.coalesce(pl.col("event_id"), event_id_expr(schema, extras, where=pl.col("event_id").is_null()))
 
 
 def _account_from_users(ws: Workspace) -> Any:
     """``account_id``, taken from the users table where the event has none.
 
-    Looked up batch by batch, only for the rows that need it (a binary search of ``user_id``'s hash in
-    the users' sorted hashes, then the id compared), so the events keep their order and no join over
-    the whole event stream is planned; memory is the users' ids, not the events'.
+    A lookup of ``user_id`` in the users' ids (``replace_strict``: one hash table of the users, built
+    once, probed by every batch), so the events keep their order and stream; memory is the users' ids,
+    not the events'.
     """
     import polars as pl
 
     owners = (
-        ws.scan("users").select(pl.col("user_id").cast(pl.String), pl.col("account_id").cast(pl.String).alias("_owner"))
-        .unique("user_id", keep="any").with_columns(pl.col("user_id").hash(11).alias("_h")).sort("_h").collect()
+        ws.scan("users").select(pl.col("user_id").cast(pl.String), pl.col("account_id").cast(pl.String))
+        .drop_nulls("user_id").unique("user_id", keep="any").collect()
     )
-    hashes, ids, accounts_of = owners["_h"], owners["user_id"], owners["_owner"]
-    by_hash = _HASH_LOOKUP and len(owners) > 0 and hashes.n_unique() == len(owners)
-
-    def lookup(users: pl.Series) -> pl.Series:
-        if not by_hash:  # two user ids share a 64-bit hash (or no users): a plain join
-            found = users.to_frame("user_id").join(owners, on="user_id", how="left", maintain_order="left")
-            return found["_owner"].alias("account_id")
-        # binary search of the user's id hash among the users' sorted hashes; the id itself is compared
-        at = hashes.search_sorted(users.hash(11), side="left").clip(0, len(hashes) - 1)
-        frame = pl.DataFrame({"user_id": users, "_id": ids.gather(at), "_owner": accounts_of.gather(at)})
-        return frame.select(pl.when(pl.col("_id") == pl.col("user_id")).then(pl.col("_owner")).alias("account_id")).to_series()
-
-    def fill(batch: pl.Series) -> pl.Series:
-        accounts = batch.struct.field("account_id")
-        missing = accounts.null_count()
-        if missing == 0:
-            return accounts
-        users = batch.struct.field("user_id")
-        if missing < len(accounts):
-            idx = accounts.is_null().arg_true()
-            return accounts.scatter(idx, lookup(users.gather(idx)))
-        return lookup(users)
-
-    return pl.struct("user_id", "account_id").map_batches(fill, return_dtype=pl.String, is_elementwise=True)
+    found = pl.col("user_id").replace_strict(owners["user_id"], owners["account_id"], default=None, return_dtype=pl.String)
+    return pl.coalesce(pl.col("account_id"), found)
 
 
 # dedupe checks hash ids into buckets of at most this many rows, so their memory does not grow with the input

@@ -26,8 +26,8 @@ SEPARATOR = "\x1f"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 
 
-def _field(name: str, dtype: pl.DataType | None) -> pl.Expr:
-    col = pl.col(name)
+def _field(name: str, dtype: pl.DataType | None, where: pl.Expr | None = None) -> pl.Expr:
+    col = pl.col(name) if where is None else pl.when(where).then(pl.col(name))
     if isinstance(dtype, pl.Datetime):
         text = col.dt.convert_time_zone("UTC").dt.strftime(TIMESTAMP_FORMAT) if dtype.time_zone else col.dt.strftime(TIMESTAMP_FORMAT)
     else:
@@ -35,15 +35,17 @@ def _field(name: str, dtype: pl.DataType | None) -> pl.Expr:
     return text.fill_null(NULL)
 
 
-def serialisation(schema: dict[str, pl.DataType], extras: Sequence[str]) -> pl.Expr:
-    """The canonical text of a row (see the module docstring)."""
-    fields = [_field(c, schema.get(c)) for c in ("source_user_id", "event", "timestamp")]
-    fields += [pl.lit(f"{name}=") + _field(name, schema.get(name)) for name in sorted(extras)]
-    return pl.concat_str(fields, separator=SEPARATOR)
+def serialisation(schema: dict[str, pl.DataType], extras: Sequence[str], where: pl.Expr | None = None) -> pl.Expr:
+    """The canonical text of a row (see the module docstring); null where ``where`` is false."""
+    fields = [_field(c, schema.get(c), where) for c in ("source_user_id", "event", "timestamp")]
+    fields += [pl.lit(f"{name}=") + _field(name, schema.get(name), where) for name in sorted(extras)]
+    text = pl.concat_str(fields, separator=SEPARATOR)
+    return text if where is None else pl.when(where).then(text)
 
 
-def event_id_expr(schema: dict[str, pl.DataType], extras: Sequence[str]) -> pl.Expr:
-    """``"s1:" + sha1(serialisation)`` as a Polars expression."""
+def event_id_expr(schema: dict[str, pl.DataType], extras: Sequence[str], where: pl.Expr | None = None) -> pl.Expr:
+    """``"s1:" + sha1(serialisation)`` as a Polars expression; with ``where``, only for the rows where it
+    is true (null elsewhere, and the other rows' values are neither formatted nor hashed)."""
     from polars_hash import NonCryptographicHashingNameSpace
 
-    return pl.lit(PREFIX) + NonCryptographicHashingNameSpace(serialisation(schema, extras)).sha1()
+    return pl.lit(PREFIX) + NonCryptographicHashingNameSpace(serialisation(schema, extras, where)).sha1()

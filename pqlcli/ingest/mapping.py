@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -90,7 +90,8 @@ def _canonical_expr(canon: str, kind_of: str, src: Candidate, source: Source, op
     dtype = source.schema.get(src)
     if kind_of == "datetime":
         fmt = options.date_formats.get(src)
-        return nz.timestamp_expr(src, dtype, options.timezone, epoch_local=preset.epoch_local_time, fmt=fmt)
+        return nz.timestamp_expr(src, dtype, options.timezone, epoch_local=preset.epoch_local_time, fmt=fmt,
+                                 parsed=options.parsed.get(src))
     if kind_of == "int":
         return nz.int_expr(src)
     if kind_of == "float":
@@ -113,13 +114,12 @@ class NormalizeOptions:
     date_format: str | None = None  # strftime for every date column written as text (else detected)
     force: bool = False  # ingest a file that looks like another table
     date_formats: dict[str, str] = field(default_factory=dict)  # source column -> strftime (filled per source)
+    parsed: dict[str, str] = field(default_factory=dict)  # source column -> its first-pass parse (filled per source)
 
 
 def _strict_checks(source: Source, kind: str, mapping: dict[str, str], resolved: dict[str, Candidate],
                    options: NormalizeOptions, preset: Preset) -> NormalizeOptions:
     """Refuse wrong tables and wrong mappings; decide each text date column's format."""
-    from dataclasses import replace
-
     from pqlcli.ingest import strict
 
     if not options.force:
@@ -131,6 +131,27 @@ def _strict_checks(source: Source, kind: str, mapping: dict[str, str], resolved:
     else:
         dated = strict.detect_date_formats(source, kind, dict(resolved))
     return replace(options, date_formats=dated)
+
+
+def _first_passes(source: Source, kind: str, resolved: dict[str, Candidate], options: NormalizeOptions,
+                  preset: Preset) -> dict[str, pl.Expr]:
+    """``prelude column -> expression``: each text date column parsed once with the one exact format its
+    first values are written in (see :func:`normalize.first_pass`); only the rows that misses are then
+    parsed the general way, which tries every accepted shape."""
+    columns = [src for canon, src in resolved.items() if isinstance(src, str)
+               and SCHEMAS[kind].columns.get(canon) == "datetime" and source.schema.get(src) == pl.String]
+    if not columns:
+        return {}
+    sample = source.frame.select(columns).head(_FIRST_PASS_SAMPLE).collect()
+    out: dict[str, pl.Expr] = {}
+    for src in dict.fromkeys(columns):
+        expr = nz.first_pass(src, sample[src], options.timezone, options.date_formats.get(src), preset.epoch_local_time)
+        if expr is not None:
+            out[src] = expr
+    return out
+
+
+_FIRST_PASS_SAMPLE = 200
 
 
 def _row_fallbacks(canon: str, kind_of: str, resolved: Candidate, source: Source, options: NormalizeOptions,
@@ -181,13 +202,16 @@ def normalize_source(source: Source, kind: str, fmt: str, mapping: dict[str, str
     schema = SCHEMAS[kind]
     resolved = resolve_columns(source, kind, preset, mapping)
     options = _strict_checks(source, kind, mapping, resolved, options, preset)
+    firsts = _first_passes(source, kind, resolved, options, preset)
+    options = replace(options, parsed={src: f"__f_{i}" for i, src in enumerate(firsts)})
     exprs: dict[str, pl.Expr] = {}
     for canon, src in resolved.items():
         kind_of = schema.columns.get(canon, "float" if kind == "events" else "str")
         exprs[canon] = _row_fallbacks(canon, kind_of, src, source, options, preset, mapping)
     used = {p for src in resolved.values() for p in ((src,) if isinstance(src, str) else src)}
     extras = _extra_exprs(source, kind, preset, used, set(exprs))
-    frame = source.frame.with_columns(**{f"__c_{name}": expr for name, expr in {**exprs, **extras}.items()})
+    frame = source.frame.with_columns(**{options.parsed[src]: expr for src, expr in firsts.items()})
+    frame = frame.with_columns(**{f"__c_{name}": expr for name, expr in {**exprs, **extras}.items()})
     skips = _skip_rules(source, kind, preset)
     checks, nulls = _row_checks(resolved, schema)
     skipped = pl.any_horizontal([c for c, _ in skips]) if skips else pl.lit(False)

@@ -59,30 +59,59 @@ def epoch_to_utc(expr: pl.Expr, timezone: str | None = None) -> pl.Expr:
 
 
 def timestamp_expr(col: str, dtype: pl.DataType | None = None, timezone: str | None = None,
-                   epoch_local: bool = False, fmt: str | None = None) -> pl.Expr:
+                   epoch_local: bool = False, fmt: str | None = None, parsed: str | None = None) -> pl.Expr:
     """Parse a column of timestamps in any supported shape to ``Datetime('us', 'UTC')``; unparseable -> null.
 
     Accepted: ISO-8601 with or without offset ('Z', '+02:00', '+0200'), 'YYYY-MM-DD HH:MM[:SS[.ffffff]]',
     a bare date, epoch seconds / milliseconds / microseconds. Values without an offset are read in
     ``timezone`` (default UTC). Rows may mix formats.
+
+    ``parsed`` names a column holding the values already parsed with one exact format (see
+    :func:`first_pass`): only the rows it left null are parsed the general (slow) way, so a file in one
+    format costs one exact parse. Without it, text goes the general way (or ``fmt`` first, then general).
     """
     c = pl.col(col)
-    if fmt is not None and (dtype is None or dtype == pl.String):
-        return pl.coalesce(formatted_timestamp(c, fmt, timezone), _general_timestamp(c, timezone, epoch_local))
     if dtype is None or dtype == pl.String:
-        return c.map_batches(lambda s: _fast_batch(s, timezone, epoch_local), return_dtype=UTC_DTYPE,
-                             is_elementwise=True)
-    if dtype is not None:
-        if isinstance(dtype, pl.Datetime):
-            if dtype.time_zone is None:
-                return _localize(c.cast(pl.Datetime(TIME_UNIT)), timezone)
-            return c.dt.convert_time_zone("UTC").cast(UTC_DTYPE)
-        if isinstance(dtype, pl.Date):
+        if parsed is not None:
+            rest = pl.when(pl.col(parsed).is_null()).then(c.cast(pl.String))
+            return pl.coalesce(pl.col(parsed), _general_timestamp(rest, timezone, epoch_local))
+        if fmt is not None:
+            return pl.coalesce(formatted_timestamp(c, fmt, timezone), _general_timestamp(c, timezone, epoch_local))
+        return _general_timestamp(c, timezone, epoch_local)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
             return _localize(c.cast(pl.Datetime(TIME_UNIT)), timezone)
-        if dtype.is_numeric():
-            return epoch_to_utc(c, timezone if epoch_local else None)
-        c = c.cast(pl.String)
-    return _general_timestamp(c, timezone, epoch_local)
+        return c.dt.convert_time_zone("UTC").cast(UTC_DTYPE)
+    if isinstance(dtype, pl.Date):
+        return _localize(c.cast(pl.Datetime(TIME_UNIT)), timezone)
+    if dtype.is_numeric():
+        return epoch_to_utc(c, timezone if epoch_local else None)
+    return _general_timestamp(c.cast(pl.String), timezone, epoch_local)
+
+
+def first_pass(col: str, sample: pl.Series, timezone: str | None = None, fmt: str | None = None,
+               epoch_local: bool = False) -> pl.Expr | None:
+    """The first, exact parse of a text timestamp column: ``fmt`` when given, else the one format of
+    :data:`_FAST_FORMATS` (or epoch numbers) that reads most of ``sample`` (the column's first values);
+    None when none reads at least half of them. Values it misses are null (:func:`timestamp_expr`
+    parses those the general way, with the same result for the values it reads)."""
+    c = pl.col(col)
+    if fmt is not None:
+        return formatted_timestamp(c, fmt, timezone)
+    values = sample.cast(pl.String).drop_nulls().head(_SAMPLE)
+    if values.len() and 2 * int(values.str.contains(_EPOCH_RE).sum()) >= values.len():
+        text = c.cast(pl.String)
+        return pl.when(text.str.contains(_EPOCH_RE)).then(epoch_to_utc(text, timezone if epoch_local else None)).cast(UTC_DTYPE)
+    best, best_ok = None, 0
+    for candidate in _FAST_FORMATS:
+        ok = values.len() - values.str.to_datetime(candidate[0], time_unit=TIME_UNIT, strict=False, cache=False).null_count()
+        if ok > best_ok:
+            best, best_ok = candidate, ok
+    if best is None or 2 * best_ok < values.len():
+        return None
+    # one exact format; to_datetime without its cache: timestamps are nearly all distinct, and caching costs ~1/3 more
+    parsed = c.cast(pl.String).str.to_datetime(best[0], time_unit=TIME_UNIT, strict=False, cache=False)
+    return (parsed.dt.replace_time_zone("UTC") if best[1] else _localize(parsed, timezone)).cast(UTC_DTYPE)
 
 
 def formatted_timestamp(c: pl.Expr, fmt: str, timezone: str | None) -> pl.Expr:
@@ -118,7 +147,7 @@ def _general_timestamp(c: pl.Expr, timezone: str | None, epoch_local: bool) -> p
     return pl.coalesce(with_offset, with_offset_hm, _localize(naive, timezone), epoch).cast(UTC_DTYPE)
 
 
-# Formats tried first on a whole batch with the fast exact parser; rows they miss go the slow, general way.
+# Formats tried first (chosen on a sample of the column, see first_pass); rows they miss go the slow, general way.
 _FAST_FORMATS = (
     ("%Y-%m-%dT%H:%M:%S%.fZ", True),
     ("%Y-%m-%dT%H:%M:%SZ", True),
@@ -126,39 +155,16 @@ _FAST_FORMATS = (
     ("%Y-%m-%dT%H:%M:%S%.f", False),
     ("%Y-%m-%d %H:%M:%S", False),
 )
-
-
-def _fast_batch(values: pl.Series, timezone: str | None, epoch_local: bool) -> pl.Series:
-    """Parse a batch: one exact format for the bulk (chosen on its first rows), the general parser for the rest."""
-    general = lambda s: pl.select(_general_timestamp(pl.lit(s), timezone, epoch_local)).to_series()  # noqa: E731
-    values = values.cast(pl.String)
-    head = values.drop_nulls().head(50)
-    if head.len() == 0:
-        return pl.Series(values.name, [None] * values.len(), dtype=UTC_DTYPE)
-    result = None
-    for fmt, is_utc in _FAST_FORMATS:
-        trial = head.str.to_datetime(fmt, time_unit=TIME_UNIT, strict=False, cache=False)
-        if trial.null_count() == 0:
-            # to_datetime without its cache: timestamps are nearly all distinct, and caching costs ~1/3 more
-            parsed = values.str.to_datetime(fmt, time_unit=TIME_UNIT, strict=False, cache=False)
-            if is_utc:
-                result = parsed.dt.replace_time_zone("UTC")
-            else:
-                result = pl.select(_localize(pl.lit(parsed), timezone)).to_series()
-            break
-    if result is None:
-        return general(values).alias(values.name)
-    missed = result.is_null() & values.is_not_null()
-    if missed.any():
-        idx = missed.arg_true()
-        result = result.scatter(idx, general(values.gather(idx)))
-    return result.cast(UTC_DTYPE).alias(values.name)
+_SAMPLE = 200
 
 
 def parse_timestamps(values: list[Any], timezone: str | None = None) -> list[datetime | None]:
     """Plain-Python entry to :func:`timestamp_expr` (for tests and small callers)."""
     frame = pl.DataFrame({"v": [None if v is None else str(v) for v in values]}, schema={"v": pl.String})
-    return frame.select(timestamp_expr("v", pl.String(), timezone)).to_series().to_list()
+    first = first_pass("v", frame["v"], timezone)
+    if first is not None:
+        frame = frame.with_columns(first.alias("_first"))
+    return frame.select(timestamp_expr("v", pl.String(), timezone, parsed=None if first is None else "_first")).to_series().to_list()
 
 
 def _blank_to_null(text: pl.Expr) -> pl.Expr:

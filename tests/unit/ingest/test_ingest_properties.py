@@ -107,11 +107,7 @@ def test_events_without_ids_dedupe_on_row_hash(tmp_path: Path, ws_path: Path):
     assert len(list((ws_path / "events").glob("part-*.parquet"))) == 1  # an empty re-ingest adds no part
 
 
-@pytest.mark.parametrize("by_hash", [True, False])
-def test_events_take_account_from_users_where_missing(tmp_path: Path, ws_path: Path, monkeypatch, by_hash):
-    import pqlcli.ingest as ingest_mod
-
-    monkeypatch.setattr(ingest_mod, "_HASH_LOOKUP", by_hash)
+def test_events_take_account_from_users_where_missing(tmp_path: Path, ws_path: Path):
     users = tmp_path / "u.csv"
     users.write_text("user_id,account_id\nu1,a1\nu2,\nu3,a3\n")
     ingest(ws_path, "users", [str(users)])
