@@ -29,7 +29,9 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 def _field(name: str, dtype: pl.DataType | None, where: pl.Expr | None = None) -> pl.Expr:
     col = pl.col(name) if where is None else pl.when(where).then(pl.col(name))
     if isinstance(dtype, pl.Datetime):
-        text = col.dt.convert_time_zone("UTC").dt.strftime(TIMESTAMP_FORMAT) if dtype.time_zone else col.dt.strftime(TIMESTAMP_FORMAT)
+        # formatted as naive UTC (the same text; strftime of a zoned value costs ~1/3 more)
+        utc = col if dtype.time_zone in (None, "UTC") else col.dt.convert_time_zone("UTC")
+        text = (utc.dt.replace_time_zone(None) if dtype.time_zone else utc).dt.strftime(TIMESTAMP_FORMAT)
     else:
         text = col.cast(pl.String)
     return text.fill_null(NULL)

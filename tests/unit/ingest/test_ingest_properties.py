@@ -50,6 +50,42 @@ def test_mixed_batches_match_one_by_one(values):
     assert parse_timestamps(values) == [parse_timestamps([v])[0] for v in values]
 
 
+def _general(values: list[str | None]) -> list[datetime | None]:
+    """The general parser alone (every accepted shape, no first pass with one format)."""
+    from pqlcli.ingest.normalize import timestamp_expr
+
+    return pl.DataFrame({"v": values}, schema={"v": pl.String}).select(timestamp_expr("v", pl.String())).to_series().to_list()
+
+
+@settings(max_examples=150, deadline=None)
+@given(instants, offsets, st.sampled_from(["T", "t", " "]), st.sampled_from(["Z", "z", "+00:00", "offset", "offset_nocolon", ""]),
+       st.sampled_from(["", ".%f", ".%f000"]))
+def test_first_pass_format_agrees_with_general_parser(instant, offset, sep, zone, fraction):
+    # ingest parses a column with the one format its first values use and only the rest the general way:
+    # both must read every value they both accept as the same instant
+    local = instant.astimezone(timezone(offset)) if zone.startswith("offset") else instant
+    text = local.strftime(f"%Y-%m-%d{sep}%H:%M:%S{fraction}")
+    text += {"offset": local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:], "offset_nocolon": local.strftime("%z")}.get(zone, zone)
+    assert parse_timestamps([text] * 3) == _general([text] * 3)
+
+
+def test_first_pass_misses_go_the_general_way(tmp_path: Path, ws_path: Path):
+    # the first 200 rows decide the format (ISO with Z); later rows in other shapes are still read, and a
+    # naive one in the --timezone given
+    from pqlcli.ingest import IngestOptions
+
+    rows = [f"e{i},u1,login,2026-10-01T00:00:{i % 60:02d}Z" for i in range(250)]
+    rows += ["x1,u1,login,2026-10-01 12:00", "x2,u1,login,1790812800", "x3,u1,login,2026-10-01T10:00:00+0200", "x4,u1,login,soon"]
+    ev = tmp_path / "e.csv"
+    ev.write_text("event_id,user_id,event,timestamp\n" + "\n".join(rows) + "\n")
+    result = ingest(ws_path, "events", [str(ev)], options=IngestOptions(timezone="Europe/Paris"))
+    assert (result.read, result.added, result.rejected) == (254, 253, 1)
+    got = dict(Workspace(ws_path).scan("events").filter(pl.col("event_id").str.starts_with("x"))
+               .select("event_id", "timestamp").collect().iter_rows())
+    assert got == {"x1": datetime(2026, 10, 1, 10, 0, tzinfo=UTC), "x2": datetime.fromtimestamp(1790812800, UTC),
+                   "x3": datetime(2026, 10, 1, 8, 0, tzinfo=UTC)}
+
+
 labels = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
 domains = st.lists(labels, min_size=1, max_size=3).map(lambda parts: ".".join([*parts, "com"]))
 
@@ -105,6 +141,17 @@ def test_events_without_ids_dedupe_on_row_hash(tmp_path: Path, ws_path: Path):
                                      "s1:4d22fbda7042371e55f4aea19f45ad86dda5bbd8"]
     assert Workspace(ws_path).table_info("events")["event_id_scheme"] == "sha1-v1"
     assert len(list((ws_path / "events").glob("part-*.parquet"))) == 1  # an empty re-ingest adds no part
+
+
+def test_rows_without_an_id_get_the_row_hash_when_others_have_one(tmp_path: Path, ws_path: Path):
+    ev = tmp_path / "e.csv"
+    ev.write_text("event_id,user_id,event,timestamp\nx1,u1,login,2026-10-01T00:00:00Z\n,u1,login,2026-10-01T00:00:00Z\n"
+                  " ,u2,login,2026-10-02\n")
+    assert ingest(ws_path, "events", [str(ev)]).added == 3
+    ids = Workspace(ws_path).scan("events").collect()["event_id"].to_list()
+    # the same fixed values as a file without an event_id column (test above)
+    assert ids[0] == "x1" and sorted(ids[1:]) == ["s1:4125102ae31b8a0b72b61f7c8e705f861a312415",
+                                                  "s1:4d22fbda7042371e55f4aea19f45ad86dda5bbd8"]
 
 
 def test_events_take_account_from_users_where_missing(tmp_path: Path, ws_path: Path):
