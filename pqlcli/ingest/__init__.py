@@ -333,7 +333,8 @@ def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path,
 
     from pqlcli.ingest.strict import first_reasons
 
-    _collect([good.sink_parquet(staged, lazy=True)], what)
+    # zstd level 1: ~15 % less CPU than the default level for ~3 % larger files (the staged events become the part)
+    _collect([good.sink_parquet(staged, compression="zstd", compression_level=1, lazy=True)], what)
     stats = pl.scan_parquet(staged).select(pl.len().alias("n"), *[pl.col(c).null_count() for c in rejects.nullable]).collect()
     usable = int(stats["n"][0])
     total = int(_collect([rejects.counts.select(pl.col("n").sum())], what)[0].item()) + rejects.parse_rejected

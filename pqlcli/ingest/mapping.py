@@ -142,7 +142,7 @@ def _first_passes(source: Source, kind: str, resolved: dict[str, Candidate], opt
                and SCHEMAS[kind].columns.get(canon) == "datetime" and source.schema.get(src) == pl.String]
     if not columns:
         return {}
-    sample = source.frame.select(columns).head(_FIRST_PASS_SAMPLE).collect()
+    sample = source.head(_FIRST_PASS_SAMPLE)
     out: dict[str, pl.Expr] = {}
     for src in dict.fromkeys(columns):
         expr = nz.first_pass(src, sample[src], options.timezone, options.date_formats.get(src), preset.epoch_local_time)

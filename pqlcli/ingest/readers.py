@@ -27,6 +27,7 @@ from pqlcli.errors import DataError
 ROW = "_row"
 SOURCE = "_source"
 JSON_CHUNK_ROWS = 100_000
+SAMPLE_ROWS = 1000  # rows read up front to check mappings and detect date formats
 _SNIFF_BYTES = 1 << 20
 
 
@@ -41,10 +42,17 @@ class Source:
     schema: dict[str, pl.DataType]
     numeric_keys: set[str] = field(default_factory=set)  # JSON keys whose values were all numbers
     parse_rejects: pl.DataFrame | None = None  # lines that were not JSON objects
+    _head: pl.DataFrame | None = field(default=None, repr=False)
 
     @property
     def columns(self) -> list[str]:
         return [c for c in self.schema if c not in (ROW, SOURCE)]
+
+    def head(self, rows: int = SAMPLE_ROWS) -> pl.DataFrame:
+        """The first ``rows`` rows (at most :data:`SAMPLE_ROWS`), read once for every check that samples."""
+        if self._head is None:
+            self._head = self.frame.head(SAMPLE_ROWS).collect()
+        return self._head.head(rows)
 
 
 def expand_paths(paths: Iterable[str], tmp: Path) -> list[tuple[str, Path]]:

@@ -56,7 +56,7 @@ def check_mapped_values(source: Source, kind: str, mapping: dict[str, str], reso
     targets = {t: resolved[t] for t in mapping if isinstance(resolved.get(t), str)}
     if not targets:
         return
-    sample = source.frame.head(_SAMPLE_ROWS).collect()
+    sample = source.head(_SAMPLE_ROWS)
     for target, src in targets.items():
         assert isinstance(src, str)
         text = pl.col(src).cast(pl.String).str.strip_chars()
@@ -119,7 +119,7 @@ def detect_date_formats(source: Source, kind: str, resolved: dict[str, object]) 
                and SCHEMAS[kind].columns.get(canon) == "datetime" and source.schema.get(src) == pl.String]
     if not columns:
         return {}
-    head = source.frame.select(columns).head(200).collect()
+    head = source.head(200)
     slashy = [c for c in columns if head[c].drop_nulls().str.contains(nz.SLASH_DATE).any()]
     if not slashy:
         return {}
