@@ -176,10 +176,14 @@ def _blank_to_null(text: pl.Expr) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
+def trimmed(col: str) -> pl.Expr:
+    """Text with surrounding whitespace removed ('' stays '')."""
+    return pl.col(col).cast(pl.String).str.strip_chars()
+
+
 def id_expr(col: str) -> pl.Expr:
     """Ids are strings, trimmed; '' is missing. Empty is missing."""
-    text = pl.col(col).cast(pl.String).str.strip_chars()
-    return _blank_to_null(text)
+    return _blank_to_null(trimmed(col))
 
 
 def text_expr(col: str) -> pl.Expr:

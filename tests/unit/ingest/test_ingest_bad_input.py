@@ -263,3 +263,16 @@ def test_a_dead_snapshot_write_with_its_manifest_is_not_a_snapshot(tmp_path, ws_
     shutil.copytree(first, ws.scores_dir / f".tmp-{latest.name}-4242")
     assert [s.path for s in ws.snapshots()] == [first, latest]
     assert ws.snapshot("previous").path == first
+
+
+def test_blank_required_values_are_rejected_and_ids_trimmed(tmp_path, ws_path):
+    csv = "event_id,user_id,event,timestamp\n e1 , u1 ,login,2026-10-01\ne2,   ,login,2026-10-01\ne3,u1,  ,2026-10-01\n"
+    result = ingest(ws_path, "events", [write(tmp_path, "e.csv", csv)])
+    assert (result.read, result.added, result.rejected) == (3, 1, 2)
+    rejects = pl.read_csv(result.rejects_path)
+    assert [r.split(" (")[0] for r in rejects["reason"]] == ["missing user_id", "missing event"]
+    kept = Workspace(ws_path).scan("events").select("event_id", "user_id", "source_user_id").collect().row(0)
+    assert kept == ("e1", "u1", "u1")
+    users = ingest(ws_path, "users", [write(tmp_path, "u.csv", "user_id,email\n  ,a@x.io\n u2 ,b@x.io\n")])
+    assert (users.added, users.rejected) == (1, 1)
+    assert Workspace(ws_path).scan("users").select("user_id").collect().to_series().to_list() == ["u2"]
