@@ -261,7 +261,9 @@ def _row_checks(resolved: dict[str, Candidate], schema: TableSchema, trimmed: se
     for canon, src in resolved.items():
         if schema.columns.get(canon) == "datetime" and isinstance(src, str):
             raw = pl.col(src).cast(pl.String).str.strip_chars()
-            failed = pl.col(f"__c_{canon}").is_null() & pl.col(src).is_not_null() & (raw != "")
+            # the text is trimmed only where the parse failed (NULL elsewhere): not a pass over every row
+            unparsed = pl.when(pl.col(f"__c_{canon}").is_null()).then(pl.col(src).cast(pl.String)).str.strip_chars()
+            failed = (unparsed != "").fill_null(False)
             if canon in schema.required:
                 checks.append((failed, pl.format(f"unparseable {canon} in column {src!r}: {{}}", raw)))
             else:
