@@ -463,8 +463,8 @@ def _scores_schema(rules: Iterable[RulePlan], dimensions: Iterable[str]) -> Sche
 
 
 def _account_nulls(loaded: LoadedConfig, accounts: Schema, context: Schema) -> Schema:
-    """Columns account rules (every score dimension) read that accounts lack: user-only columns (activation
-    milestones too), NULL at the account level.
+    """Columns account rules (every score dimension) read that accounts lack: user-only columns (a milestone's
+    ``_steps`` and ``_days`` too), NULL at the account level.
 
     A rule over such a column gives accounts 0 points (a NULL condition), whether it is a fit rule (``title``)
     or a usage rule over a user trait (``time_on_site`` of a lead export); :func:`_null_notes` says so.
@@ -590,7 +590,8 @@ def build_plan(loaded: LoadedConfig, schemas: Mapping[str, Mapping[str, Any]], m
     users_out = {**scored, **{p.column: pl.Boolean() for p in user_pqls}, "is_pql": pl.Boolean()}
 
     rolled = {**acct_base, **{m.name: m.account_dtype for m in metrics}}
-    rolled.update({a.users_column: pl.Int64() for a in activation})
+    for a in activation:  # users who reached the milestone; the account reached it when any of them did
+        rolled.update({a.users_column: pl.Int64(), a.name: pl.Boolean()})
     rolled.update({c: pl.Int64() for c in ROLLUP_COUNTS})
     rolled.update(pql_share=pl.Float64(), pqa=pl.Boolean())
     nulls = _account_nulls(loaded, rolled, user_schema)

@@ -495,7 +495,7 @@ def account_scores(plan: ScoringPlan, accounts: pl.LazyFrame, users: pl.LazyFram
         .group_by("account_id")
         .agg(
             *[_rollup_expr(m, as_of) for m in plan.metrics],
-            *[pl.col(a.name).sum().cast(pl.Int64).alias(a.users_column) for a in plan.activation],
+            *[e for a in plan.activation for e in (pl.col(a.name).sum().cast(pl.Int64).alias(a.users_column), pl.col(a.name).any().alias(a.name))],
             pl.len().cast(pl.Int64).alias("users"),
             added.alias("users_added_7d"),
             pl.col("is_pql").sum().cast(pl.Int64).alias("pql_users"),
@@ -503,7 +503,7 @@ def account_scores(plan: ScoringPlan, accounts: pl.LazyFrame, users: pl.LazyFram
     )
     acct = _fill_metrics(accounts.join(rollup, on="account_id", how="left"), plan)
     counts = [a.users_column for a in plan.activation] + ["users", "users_added_7d", "pql_users"]
-    acct = acct.with_columns([pl.col(c).fill_null(0) for c in counts])
+    acct = acct.with_columns([pl.col(c).fill_null(0) for c in counts]).with_columns([pl.col(a.name).fill_null(False) for a in plan.activation])
     share = pl.when(pl.col("users") > 0).then(pl.col("pql_users") / pl.col("users")).otherwise(None)
     acct = acct.with_columns(pql_share=share).with_columns(
         pqa=(pl.col("users") > 0) & (pl.col("pql_share") >= plan.pqa_share).fill_null(False)

@@ -77,7 +77,7 @@ acct AS (
          coalesce(r.docs_30d, 0) AS docs_30d, coalesce(r.pricing_views, 0) AS pricing_views,
          coalesce(r.integrations, 0) AS integrations, coalesce(r.logins_7d, 0) AS logins_7d,
          coalesce(d.active_days_30d, 0) AS active_days_30d,
-         coalesce(r.logins_trend, 0) AS logins_trend, CAST(NULL AS BOOLEAN) AS activated,
+         coalesce(r.logins_trend, 0) AS logins_trend, coalesce(r.activated, false) AS activated,
          coalesce(r.users, 0) AS users, coalesce(r.users_added_7d, 0) AS users_added_7d,
          coalesce(r.pql_users, 0) AS pql_users
   FROM accounts a
@@ -149,7 +149,8 @@ def hand_written(ws: Workspace, as_of) -> tuple[pl.DataFrame, pl.DataFrame]:
     con.execute(
         "CREATE TABLE user_rollup AS SELECT account_id, sum(projects_30d) AS projects_30d, sum(invites_7d) AS invites_7d,"
         " sum(docs_30d) AS docs_30d, sum(pricing_views) AS pricing_views, sum(integrations) AS integrations,"
-        " sum(logins_7d) AS logins_7d, sum(logins_trend) AS logins_trend, count(*) AS users, count(*) FILTER (WHERE is_pql) AS pql_users,"
+        " sum(logins_7d) AS logins_7d, sum(logins_trend) AS logins_trend, count(*) FILTER (WHERE activated) > 0 AS activated,"
+        " count(*) AS users, count(*) FILTER (WHERE is_pql) AS pql_users,"
         f" count(*) FILTER (WHERE signup_at >= {fmt['d7']} AND signup_at < {fmt['as_of']}) AS users_added_7d"
         " FROM user_scores WHERE account_id IS NOT NULL GROUP BY account_id"
     )
@@ -368,7 +369,8 @@ def signals_hand_written(ws: Workspace, as_of) -> tuple[pl.DataFrame, pl.DataFra
     users = _frame(con, f"SELECT {', '.join(ucols[:-1])}, {tier} AS tier FROM s ORDER BY user_id")
     accounts = _frame(
         con,
-        "SELECT account_id, count(*) FILTER (WHERE activated) AS activated_users, sum(logins_trend) AS logins_trend,"
+        "SELECT account_id, count(*) FILTER (WHERE activated) AS activated_users,"
+        " count(*) FILTER (WHERE activated) > 0 AS activated, sum(logins_trend) AS logins_trend,"
         " max(peak_3d) - max(peak_before) AS peak_trend FROM s WHERE account_id IS NOT NULL"
         " GROUP BY account_id ORDER BY account_id",
     )

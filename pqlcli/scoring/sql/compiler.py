@@ -476,8 +476,10 @@ class SqlCompiler:
             src = "d" if m.rollup == "distinct_days" else "r"
             col = f"{src}.{ident(m.name)}"
             items.append(col if m.fill is None else f"COALESCE({col}, {_fill(m)}) AS {ident(m.name)}")
-        counts = [ident(a.users_column) for a in self.plan.activation] + ["users", "users_added_7d", "pql_users"]
-        items += [f"COALESCE(r.{c}, 0) AS {c}" for c in counts]
+        for a in self.plan.activation:  # the account reached a milestone when any of its users did
+            n = ident(a.users_column)
+            items += [f"COALESCE(r.{n}, 0) AS {n}", f"COALESCE(r.{n}, 0) > 0 AS {ident(a.name)}"]
+        items += [f"COALESCE(r.{c}, 0) AS {c}" for c in ("users", "users_added_7d", "pql_users")]
         days = " LEFT JOIN account_days AS d ON d.account_id = a.account_id" if self.days_metrics() else ""
         self.add(
             "accounts_rollup",
