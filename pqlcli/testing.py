@@ -147,12 +147,15 @@ def synth_workspace(
     as_of: datetime | None = None,
     unknown_user_events: int = 10,
     chunk: int = 5_000_000,
+    buckets: int = 1,
 ) -> None:
-    """Write users, accounts, events (in parts of ``chunk`` rows) and firmographics into ``ws``."""
+    """Write users, accounts, events (in parts of ``chunk`` rows) and firmographics into ``ws``; with
+    ``buckets`` > 1 the events are stored in that many buckets of users (as a large ingest stores them)."""
     as_of = as_of or datetime(2026, 11, 1, tzinfo=UTC)
     n_accounts = accounts if accounts is not None else max(1, users // 8)
     n_events = events if events is not None else users * 50
     ws.root.mkdir(parents=True, exist_ok=True)
+    ws.set_event_bucket_count(buckets)
     ws.write_table("users", users_frame(users, n_accounts, seed, as_of).collect())
     # a few accounts with no users at all
     ws.write_table("accounts", accounts_frame(n_accounts + 3, seed, as_of).collect())

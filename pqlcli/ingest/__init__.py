@@ -66,6 +66,7 @@ class IngestOptions:
     source: str | None = None  # name of the system the records come from (default: the preset)
     dedupe_window: timedelta | None = None  # same person + event within this time, other source: a duplicate
     precedence: dict[str, str | list[str]] = field(default_factory=dict)  # trait -> crm|product|[sources]
+    buckets: int | None = None  # buckets of a NEW events table (default: from the input's size; docs/performance.md)
 
 
 def ingest(
@@ -322,12 +323,14 @@ class _Rejects:
     first: list[str] = field(default_factory=list)
 
 
-def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path, what: str) -> int:
+def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path, what: str,
+                  bucket: Any = None, total: int | None = None) -> int:
     """Usable rows to ``staged`` (Parquet) in one streaming pass; rejects to ``rejects_tmp`` (CSV).
 
     Returns the rows read. The rows of the sources are counted (nearly free) and compared with the
     usable rows written: only when some are missing (or an optional value was set to NULL) does a
-    second pass write the rejects, so the common case reads the input once.
+    second pass write the rejects, so the common case reads the input once. With ``bucket`` (an
+    expression), ``staged`` is a folder of one file per bucket (``__bucket=K/``), written in the same pass.
     """
     import polars as pl
 
@@ -335,12 +338,20 @@ def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path,
 
     # zstd level 1: ~15 % less CPU than the default level for ~3 % larger files (the staged events become the part).
     # The sources' rows are counted after it: counting in the same collect_all measured ~130 MB more peak memory.
-    _collect([good.sink_parquet(staged, compression="zstd", compression_level=1, lazy=True)], what)
-    counted = _collect([rejects.counts.select(pl.col("n").sum())], what)[0]
-    stats = pl.scan_parquet(staged).select(pl.len().alias("n"), *[pl.col(c).null_count() for c in rejects.nullable]).collect()
-    usable = int(stats["n"][0])
-    total = int(counted.item()) + rejects.parse_rejected
-    if total - rejects.skipped == usable and not any(stats[c][0] for c in rejects.nullable):
+    if bucket is None:
+        _collect([good.sink_parquet(staged, compression="zstd", compression_level=1, lazy=True)], what)
+        files = [staged]
+    else:
+        target = pl.PartitionBy(staged, key=bucket.alias("__bucket"), include_key=False, approximate_bytes_per_file=None)
+        _collect([good.sink_parquet(target, compression="zstd", compression_level=1, mkdir=True, lazy=True)], what)
+        files = sorted(staged.glob("__bucket=*/*.parquet"))
+    usable, nulls = 0, dict.fromkeys(rejects.nullable, 0)
+    if files:
+        stats = pl.scan_parquet(files).select(pl.len().alias("n"), *[pl.col(c).null_count() for c in rejects.nullable]).collect()
+        usable, nulls = int(stats["n"][0]), {c: int(stats[c][0]) for c in rejects.nullable}
+    if total is None:
+        total = _source_rows(rejects, what)
+    if total - rejects.skipped == usable and not any(nulls.values()):
         return total
     _collect([rejects.plan.sink_csv(rejects_tmp, lazy=True)], what)
     frame = pl.read_csv(rejects_tmp, infer_schema=False, columns=["outcome", "reason"])
@@ -351,6 +362,13 @@ def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path,
     rejects.nulled = {c: n for c, n in rejects.nulled.items() if n}
     rejects.first = first_reasons(rejects_tmp) if rejects.rejected else []
     return usable + rejects.rejected + rejects.skipped
+
+
+def _source_rows(rejects: _Rejects, what: str) -> int:
+    """Rows of every source (a CSV line count, Parquet metadata), JSON lines that were not objects included."""
+    import polars as pl
+
+    return int(_collect([rejects.counts.select(pl.col("n").sum())], what)[0].item()) + rejects.parse_rejected
 
 
 def _check_rate(ws: Workspace, kind: str, read: int, rejects: _Rejects, rejects_tmp: Path, stamp: str,
@@ -406,13 +424,14 @@ def _account_from_users(ws: Workspace, good: Any) -> Any:
 _DEDUPE_BUCKET_ROWS = 8_000_000
 
 
-def _ids_are_new(ws: Workspace, staged: Path, rows: int) -> bool:
-    """True when the staged ids are unique and none is in the table already (checked on 64-bit hashes:
-    a collision can only make this say False, which then takes the exact path)."""
+def _ids_are_new(new: Any, old: Any, rows: int) -> bool:
+    """True when the staged ids ``new`` are unique and none is in ``old`` (the stored events they could
+    repeat, or None); checked on 64-bit hashes: a collision can only make this say False, which then
+    takes the exact path."""
     import polars as pl
 
-    new = pl.scan_parquet(staged).select(pl.col("event_id").hash(7).alias("h"))
-    old = ws.scan("events").select(pl.col("event_id").hash(7).alias("h")) if ws.has_table("events") else None
+    new = new.select(pl.col("event_id").hash(7).alias("h"))
+    old = None if old is None else old.select(pl.col("event_id").hash(7).alias("h"))
     buckets = max(1, -(-rows // _DEDUPE_BUCKET_ROWS))
     for i in range(buckets):
         part = new if buckets == 1 else new.filter(pl.col("h") % buckets == i)
@@ -471,37 +490,97 @@ def _canonical_events(ws: Workspace, good: Any) -> tuple[Any, list[str]]:
 
 def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path, tmp: Path,
                   stamp: str, opts: IngestOptions) -> IngestResult:
-    import polars as pl
+    """Stage the canonical events (one file per stored bucket), keep the rows whose ids are new to their
+    bucket, and add them as one part per bucket, all visible at once."""
+    from pqlcli.workspace.buckets import bucket_dir, bucket_expr
+    from pqlcli.workspace.commit import Commit
 
     good, _ = _canonical_events(ws, good)
-    staged = tmp / "staged.parquet"
-    read = _sink_outputs(good, rejects, staged, rejects_tmp, "events")
+    n, total = _bucket_count(ws, rejects, opts)
+    staged = tmp / ("staged" if n > 1 else "staged.parquet")
+    read = _sink_outputs(good, rejects, staged, rejects_tmp, "events", bucket_expr(n) if n > 1 else None, total)
     _check_rate(ws, "events", read, rejects, rejects_tmp, stamp, opts)
     usable = read - rejects.rejected - rejects.skipped
-    part_tmp = staged
-    added = usable
-    if usable and not _ids_are_new(ws, staged, usable):
-        # duplicates within the file or already in the table: keep the first row per new id
-        fresh = pl.scan_parquet(staged)
-        if ws.has_table("events"):
-            known = ws.scan("events").select("event_id")
-            if not _has_new_ids(fresh, known, usable):  # the same export again: nothing to add
-                added = 0
+    if n > 1:
+        ws.set_event_bucket_count(n)
+    folder = ws.table_path("events")
+    added = 0
+    with Commit(ws.root) as commit:
+        for b, files in _staged_buckets(staged, n).items():
+            part, rows = _new_rows(ws, files, b, n, tmp, opts)
+            if rows:
+                commit.adopt(part, (bucket_dir(folder, b) if n > 1 else folder) / f"part-{stamp}.parquet")
+                added += rows
+        commit.apply()
+    return IngestResult("events", read=read, added=added, duplicates=usable - added)
+
+
+def _bucket_count(ws: Workspace, rejects: _Rejects, opts: IngestOptions) -> tuple[int, int | None]:
+    """(buckets, rows of the sources if counted): the stored count; for a new table, ``opts.buckets`` or
+    one chosen from the input's size (``pqlcli.workspace.buckets.choose_count``)."""
+    from pqlcli.workspace.buckets import choose_count
+
+    stored = ws.event_bucket_count()
+    if stored > 1 or ws.has_table("events"):
+        if opts.buckets is not None and opts.buckets != stored:
+            ws.set_event_bucket_count(opts.buckets)  # raises: the count cannot change once events are stored
+        return stored, None
+    if opts.buckets is not None:
+        if opts.buckets < 1:
+            raise UsageError(f"The number of event buckets must be 1 or more, not {opts.buckets}.",
+                             "Leave it unset to let pql choose from the size of the events.")
+        return opts.buckets, None
+    total = _source_rows(rejects, "events")
+    return choose_count(total), total
+
+
+def _staged_buckets(staged: Path, n: int) -> dict[int, list[Path]]:
+    """The staged files of each bucket that has new rows."""
+    if n <= 1:
+        return {0: [staged]} if staged.exists() else {}
+    out: dict[int, list[Path]] = {}
+    for file in sorted(staged.glob("__bucket=*/*.parquet")):
+        out.setdefault(int(file.parent.name.split("=", 1)[1]), []).append(file)
+    return out
+
+
+def _new_rows(ws: Workspace, files: list[Path], bucket: int, n: int, tmp: Path, opts: IngestOptions) -> tuple[Path, int]:
+    """The staged rows of one bucket whose ids are not stored yet (the first row per id), as a Parquet
+    file, and their count. Only the bucket's own parts are read (every event of a person is in the
+    person's bucket), and of those only the row groups whose time span meets the new rows' (Parquet
+    statistics): a re-export of an event carries its time, so a day of new events reads about a day of
+    stored ones."""
+    import polars as pl
+
+    from pqlcli.workspace import _concat_parts
+    from pqlcli.workspace.buckets import bucket_files
+
+    fresh = pl.scan_parquet(files)
+    span = fresh.select(pl.len().alias("n"), pl.col("timestamp").min().alias("lo"), pl.col("timestamp").max().alias("hi")).collect()
+    rows, lo, hi = int(span["n"][0]), span["lo"][0], span["hi"][0]
+    folder = ws.table_path("events")
+    stored = bucket_files(folder, n)[bucket] if n > 1 else sorted(folder.glob("part-*.parquet"))
+    old = None
+    if stored and rows:
+        old = _concat_parts(stored).select("event_id", "timestamp").filter(pl.col("timestamp").is_between(lo, hi))
+    part = files[0]
+    if rows and (len(files) > 1 or not _ids_are_new(fresh, old, rows)):
+        # duplicates within the input or already in the bucket: keep the first row per new id
+        if old is not None:
+            known = old.select("event_id")
+            if not _has_new_ids(fresh, known, rows):  # the same export again: nothing to add
+                return part, 0
             fresh = fresh.join(known, on="event_id", how="anti")
-        if added:
-            part_tmp = tmp / "part.parquet"
-            _collect([fresh.unique(subset=["event_id"], keep="first", maintain_order=True)
-                      .sink_parquet(part_tmp, lazy=True)], "events")
-            added = int(pl.scan_parquet(part_tmp).select(pl.len()).collect().item())
-    if added and opts.dedupe_window and ws.has_table("events"):
+        part = tmp / f"part-{bucket}.parquet"
+        _collect([fresh.unique(subset=["event_id"], keep="first", maintain_order=True).sink_parquet(part, lazy=True)], "events")
+        rows = int(pl.scan_parquet(part).select(pl.len()).collect().item())
+    if rows and opts.dedupe_window and stored:
         from pqlcli.ingest.dedupe import drop_cross_source_duplicates
 
-        part_tmp, added = drop_cross_source_duplicates(ws, part_tmp, tmp, opts.dedupe_window)
-    if added:
-        folder = ws.table_path("events")
-        folder.mkdir(parents=True, exist_ok=True)
-        os.replace(part_tmp, folder / f"part-{stamp}.parquet")
-    return IngestResult("events", read=read, added=added, duplicates=usable - added)
+        nearby = _concat_parts(stored).filter(
+            pl.col("timestamp").is_between(lo - opts.dedupe_window, hi + opts.dedupe_window))
+        part, rows = drop_cross_source_duplicates(nearby, part, tmp / f"deduped-{bucket}.parquet", opts.dedupe_window)
+    return part, rows
 
 
 def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, rejects_tmp: Path,

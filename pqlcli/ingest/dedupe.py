@@ -14,14 +14,13 @@ from pathlib import Path
 
 import polars as pl
 
-from pqlcli.workspace import Workspace
 
-
-def drop_cross_source_duplicates(ws: Workspace, part: Path, tmp: Path, window: timedelta) -> tuple[Path, int]:
-    """Rewrite the new part without its cross-source duplicates; returns (path, rows left)."""
+def drop_cross_source_duplicates(stored: pl.LazyFrame, part: Path, out: Path, window: timedelta) -> tuple[Path, int]:
+    """Rewrite the new part without its cross-source duplicates among the ``stored`` events (the new
+    rows' bucket, near their times); returns (path, rows left), ``out`` when rows were dropped."""
     new = pl.scan_parquet(part).with_row_index("_row")
     keys = new.select("user_id", "event").unique()
-    old = (ws.scan("events").select("user_id", "event", "timestamp", pl.col("source").alias("_other"))
+    old = (stored.select("user_id", "event", "timestamp", pl.col("source").alias("_other"))
            .join(keys, on=["user_id", "event"], how="semi").rename({"timestamp": "_ts"}).sort("_ts"))
     dupes = []
     for source in new.select("source").unique().collect()["source"].to_list():
@@ -35,7 +34,6 @@ def drop_cross_source_duplicates(ws: Workspace, part: Path, tmp: Path, window: t
     drop = pl.concat(dupes).collect()
     if drop.is_empty():
         return part, int(new.select(pl.len()).collect().item())
-    out = tmp / "deduped.parquet"
     kept = new.join(drop.lazy(), on="_row", how="anti").sort("_row").drop("_row")
     kept.sink_parquet(out)
     return out, int(pl.scan_parquet(out).select(pl.len()).collect().item())

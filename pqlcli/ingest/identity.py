@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -197,30 +198,63 @@ def _write_identities(ws: Workspace, maps: dict[str, pl.DataFrame]) -> None:
 
 
 def rekey_events(ws: Workspace, users: pl.DataFrame, accounts: pl.DataFrame) -> int:
-    """Rewrite (atomically, part by part) only the event parts holding an id whose canonical id changed.
+    """Rewrite only the event parts holding an id whose canonical id changed; all of them at once.
 
     ``users``/``accounts`` hold the ids whose canonical id changed: a row whose ``source_user_id`` is one
-    of them gets its new canonical ``user_id``; a stored ``account_id`` that is one of them is replaced. Parts without a changed id are not touched, so a later bucketing of events by user id
-    rewrites only the affected buckets.
+    of them gets its new canonical ``user_id``; a stored ``account_id`` that is one of them is replaced.
+    Parts without a changed id are not touched. In a bucketed events table a re-keyed row moves to its
+    new canonical id's bucket (so all of a person's events meet in one bucket). Every rewritten part and
+    moved row becomes visible in one :class:`~pqlcli.workspace.commit.Commit`. Returns the parts rewritten.
     """
-    from pqlcli.util import atomic
+    from pqlcli.util.clock import stamp as clock_stamp
+    from pqlcli.workspace.commit import Commit
 
     if not ws.has_table("events"):
         return 0
-    rewritten = 0
-    for part in sorted(ws.table_path("events").glob("part-*.parquet")):
-        frame = pl.scan_parquet(part)
-        if "source_user_id" not in frame.collect_schema():
-            frame = frame.with_columns(pl.col("user_id").alias("source_user_id"))
-        user = pl.col("source_user_id").replace_strict(users["id"], users["canonical"], default=pl.col("user_id"),
-                                                       return_dtype=pl.String)
-        account = pl.col("account_id").replace(accounts["id"], accounts["canonical"])
-        differs = (user != pl.col("user_id")) | (account != pl.col("account_id")).fill_null(False)
-        if not frame.select(differs.any()).collect().item():
-            continue
-        atomic.write_parquet(part, frame.with_columns(user.alias("user_id"), account.alias("account_id")).collect())
-        rewritten += 1
+    n, rewritten, stamp = ws.event_bucket_count(), 0, clock_stamp()
+    with Commit(ws.root) as commit:
+        for i, part in enumerate(ws.table_files("events")):
+            frame = pl.scan_parquet(part)
+            if "source_user_id" not in frame.collect_schema():
+                frame = frame.with_columns(pl.col("user_id").alias("source_user_id"))
+            user = pl.col("source_user_id").replace_strict(users["id"], users["canonical"], default=pl.col("user_id"),
+                                                           return_dtype=pl.String)
+            account = pl.col("account_id").replace(accounts["id"], accounts["canonical"])
+            differs = (user != pl.col("user_id")) | (account != pl.col("account_id")).fill_null(False)
+            if not frame.select(differs.any()).collect().item():
+                continue
+            rekeyed = frame.with_columns(user.alias("user_id"), account.alias("account_id"))
+            home = part.parent.name
+            if n <= 1 or not home.startswith("bucket="):
+                staged = commit.stage(f"{i}.parquet")
+                rekeyed.sink_parquet(staged)
+                commit.move(staged, part)
+            else:
+                _move_to_buckets(commit, rekeyed, part, int(home.split("=", 1)[1]), n, f"{i}", stamp)
+            rewritten += 1
+        commit.apply()
     return rewritten
+
+
+def _move_to_buckets(commit: Any, rekeyed: pl.LazyFrame, part: Path, home: int, n: int, name: str, stamp: str) -> None:
+    """Stage a re-keyed part of bucket ``home``: its rows that stay replace it; rows now keyed to a user of
+    another bucket become a new part of that bucket (named after the part, the time and ``home``)."""
+    from pqlcli.workspace.buckets import bucket_dir, bucket_expr, check_scheme
+
+    check_scheme()
+    staged = commit.stage(name)
+    target = pl.PartitionBy(staged, key=bucket_expr(n).alias("__bucket"), include_key=False, approximate_bytes_per_file=None)
+    rekeyed.sink_parquet(target, mkdir=True)
+    kept = False
+    for file in sorted(staged.glob("__bucket=*/*.parquet")):
+        bucket = int(file.parent.name.split("=", 1)[1])
+        if bucket == home and not kept:
+            commit.move(file, part)
+            kept = True
+        else:
+            commit.move(file, bucket_dir(part.parent.parent, bucket) / f"{part.stem}-k{stamp}-{home:03d}-{file.stem}.parquet")
+    if not kept:  # every row of the part moved to other buckets
+        commit.delete(part)
 
 
 def canonical_ids(ws: Workspace, kind: str = "users", everyone: bool = False) -> pl.DataFrame:

@@ -24,6 +24,8 @@ class Inputs:
     firmographics: pl.LazyFrame
     missing: list[str] = field(default_factory=list)
     source: Workspace | None = None  # the workspace the tables were read from (the SQL engines read its files)
+    # the events of each stored bucket (a bucketed workspace: every user's events in one of them), else None
+    event_buckets: list[pl.LazyFrame] | None = None
 
     @classmethod
     def from_workspace(cls, ws: Workspace) -> Inputs:
@@ -35,7 +37,7 @@ class Inputs:
                 missing.append(name)
                 lf = pl.LazyFrame(schema={c: polars_dtype(t) for c, t in schema.columns.items()})
             frames[name] = lf
-        return cls(missing=missing, source=ws, **frames)
+        return cls(missing=missing, source=ws, event_buckets=ws.scan_event_buckets(), **frames)
 
     def schemas(self) -> dict[str, dict[str, Any]]:
         """Each table's columns and Polars dtypes."""

@@ -592,6 +592,7 @@ def bucketed_metrics(
     buckets: int,
     engine: Any = "streaming",
     users: pl.LazyFrame | None = None,
+    stored: list[pl.LazyFrame] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per-user metrics and the after-as_of count, the events pass run bucket by bucket.
 
@@ -599,28 +600,45 @@ def bucketed_metrics(
     and the buckets' rows are disjoint: their concatenation is the single pass's result (in another row
     order, which the scoring that follows does not depend on). Peak memory is one bucket's group-by.
     With activation milestones (and ``users``), the milestones' own pass over the bucket's step events
-    (joined to the bucket's users) runs in the same ``collect_all`` and is joined in (``with_activation``).
+    (joined to the bucket's users) runs in the same ``collect_all`` and is joined in (``with_activation``). ``stored``: the events of each bucket of a bucketed
+    workspace, each read alone (its own files); otherwise bucket ``b`` is ``events`` filtered to
+    ``hash(user_id) % buckets == b``.
     """
-    # the after-as_of count reads the events in the same streaming run as the first bucket's passes
-    after: list[pl.LazyFrame] = [events_after_as_of(events, as_of)]
-    milestones = bool(plan.activation) and users is not None
+    if stored is not None:
+        frames = [ensure(s, plan.inputs["events"]) for s in stored]
+    else:
+        frames = [events if buckets <= 1 else events.filter(bucket_of(buckets) == b) for b in range(max(1, buckets))]
+    split = _user_split(len(frames), stored is not None)
+    after_parts: list[pl.DataFrame] = []
     parts: list[pl.DataFrame] = []
-    for b in range(max(1, buckets)):
-        bucket = events if buckets <= 1 else events.filter(bucket_of(buckets) == b)
-        passes = metric_passes(plan, bucket, as_of)
-        if milestones:  # the milestones' pass over the step events, in the same streaming run
-            assert users is not None
-            people = users if buckets <= 1 else users.filter(bucket_of(buckets) == b)
-            passes.append(user_activation(plan, bucket, people, as_of))
-        done = pl.collect_all([*passes, *after], engine=engine)
+    for i, frame in enumerate(frames):
+        # the after-as_of count: each stored bucket counts its own rows; otherwise it reads the events in
+        # the same streaming run as the first bucket's passes
+        after = [events_after_as_of(frame if stored is not None else events, as_of)] if stored is not None or i == 0 else []
+        act = []
+        if plan.activation and users is not None:
+            act = [user_activation(plan, frame, users if split is None else users.filter(split == i), as_of)]
+        done = pl.collect_all([*metric_passes(plan, frame, as_of), *act, *after], engine=engine)
         if after:
-            after_df, after = done.pop(), []
-        act = done.pop() if milestones else None
+            after_parts.append(done.pop())
+        activation = done.pop() if act else None
         metrics = join_metrics(plan, [p.lazy() for p in done])
-        if act is not None:
-            metrics = with_activation(metrics, act.lazy())
+        if activation is not None:
+            metrics = with_activation(metrics, activation.lazy())
         parts.append(metrics.collect(engine="in-memory"))
+    after_df = after_parts[0] if len(after_parts) == 1 else pl.concat(after_parts).select(pl.col("events_after_as_of").sum())
     return (parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")), after_df
+
+
+def _user_split(n: int, stored: bool) -> pl.Expr | None:
+    """A user's bucket among ``n``: the stored buckets' function, or the hash the events are filtered by."""
+    if n <= 1:
+        return None
+    if stored:
+        from pqlcli.workspace.buckets import bucket_expr
+
+        return bucket_expr(n)
+    return bucket_of(n)
 
 
 def run(
@@ -630,13 +648,19 @@ def run(
 
     Only the events pass streams (it is the big one); users and accounts are one row each and run
     faster on the in-memory engine. The run statistics come from frames already in memory (the users
-    before exclusion, the per-user metrics), not from further passes over the inputs. ``buckets``: how
-    many buckets the events pass runs in (default: from the number of events, see ``choose_buckets``).
+    before exclusion, the per-user metrics), not from further passes over the inputs. A bucketed
+    workspace (``inputs.event_buckets``) is scored one stored bucket at a time, its users too
+    (``_run_stored``); otherwise ``buckets`` is how many hash buckets the events pass runs in (default:
+    from the number of events, see ``choose_buckets``). An explicit ``buckets`` always filters the whole
+    events table by hash.
     """
     engine: Any = "streaming" if streaming else "auto"
     events = ensure(inputs.events, plan.inputs["events"])
-    n = choose_buckets(events) if buckets is None else buckets
     users_in = ensure(inputs.users, plan.inputs["users"])
+    stored = inputs.event_buckets if buckets is None else None
+    if stored is not None and len(stored) > 1:
+        return _run_stored(plan, inputs, as_of, stored, engine)
+    n = buckets if buckets is not None else choose_buckets(events)
     metrics, after = bucketed_metrics(plan, events, as_of, n, engine, users_in)
     plans = build(plan, inputs, as_of, metrics=metrics.lazy(), events_after=after.lazy())
     assert plans.flagged is not None
@@ -651,6 +675,54 @@ def run(
         "events_after_as_of": int(after.item()),
     }
     return ScoreFrames(users, accounts, stats, as_of, plans.warnings)
+
+
+def _run_stored(plan: ScoringPlan, inputs: Inputs, as_of: datetime, stored: list[pl.LazyFrame], engine: Any) -> ScoreFrames:
+    """``run`` over stored buckets: each bucket's events pass, then that bucket's users scored (every
+    user's events are in the user's bucket), so no frame of every user but the scored users is ever held;
+    the account roll-ups run once over the scored users. The users are split by bucket once, into
+    temporary Parquet files (one pass), so a bucket reads only its own users."""
+    import tempfile
+    from dataclasses import replace
+    from pathlib import Path
+
+    split = _user_split(len(stored), stored=True)
+    assert split is not None
+    small = replace(inputs, accounts=inputs.accounts.collect().lazy(), firmographics=inputs.firmographics.collect().lazy())
+    users_in = ensure(inputs.users, plan.inputs["users"])
+    parts: list[pl.DataFrame] = []
+    stats = dict.fromkeys(("excluded_users", "events_unknown_users", "events_after_as_of"), 0)
+    plans: Plans | None = None
+    with tempfile.TemporaryDirectory(prefix="pql-users-") as tmp:
+        users_in.with_columns(split.alias("__b")).sink_parquet(
+            pl.PartitionBy(tmp, key="__b", include_key=False, approximate_bytes_per_file=None), mkdir=True)
+        for b, frame in enumerate(stored):
+            files = sorted(Path(tmp).glob(f"__b={b}/*.parquet"))
+            mine = pl.scan_parquet(files) if files else pl.LazyFrame(schema=users_in.collect_schema())
+            metrics, after = bucketed_metrics(plan, frame, as_of, 1, engine, mine, [frame])
+            plans = build(plan, replace(small, users=mine), as_of, metrics=metrics.lazy(), events_after=after.lazy())
+            assert plans.flagged is not None
+            flagged = plans.flagged.collect(engine="in-memory")
+            parts.append(score_users(plan, flagged.lazy()).collect(engine="in-memory"))
+            stats["excluded_users"] += int(flagged["__excluded"].sum())
+            unknown = _unknown_events(metrics.lazy(), flagged.lazy()).collect(engine="in-memory")
+            stats["events_unknown_users"] += int(unknown.item())
+            stats["events_after_as_of"] += int(after.item())
+    assert plans is not None
+    users = _sorted_by_id(parts)
+    accounts = plans.accounts_for(users.lazy()).collect(engine="in-memory")
+    return ScoreFrames(users.drop(cs.starts_with("__days_")), accounts, stats, as_of, plans.warnings)
+
+
+def _sorted_by_id(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The buckets' scored users as one frame sorted by ``user_id``, one column at a time (a whole-frame
+    sort would hold two copies of every user)."""
+    users = pl.concat(parts, how="vertical", rechunk=False)
+    parts.clear()
+    order = users["user_id"].arg_sort()
+    for name in users.columns:
+        users = users.with_columns(users[name].gather(order).rechunk())
+    return users
 
 
 __all__ = ["EVENTS_PER_BUCKET", "Plans", "account_scores", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_users", "user_activation", "user_metrics", "with_activation"]

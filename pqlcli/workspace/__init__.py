@@ -5,11 +5,18 @@ Layout::
     .pql/
       manifest.json              per table: sources ingested (path, sha256, rows), row count, schema, time
       users.parquet  accounts.parquet  firmographics.parquet
-      events/part-*.parquet      events are appended as parts (re-ingest adds nothing)
+      events/part-*.parquet      events are appended as parts (re-ingest adds nothing) ...
+      events/bucket=KKK/part-*.parquet  ... or, in a large workspace, in buckets of users (see below)
       rejects/<table>-<time>.csv rows that could not be used, with the row number and the reason
       scores/<timestamp>/        users.parquet, accounts.parquet, manifest.json (one snapshot per score)
 
-Every write goes through :mod:`pqlcli.util.atomic`: temp file + rename. Snapshots are
+A large events table is stored in N buckets (``manifest.json``: ``tables.events.buckets`` = scheme and N,
+chosen from the size of the first events ingest; :mod:`pqlcli.workspace.buckets`): every event of a user
+is in ``bucket=KKK`` with KKK = XXH64(user_id) mod N, so scoring reads one bucket at a time and an ingest
+checks its event ids against its own buckets only. A small one (N = 1) keeps its parts in ``events/``.
+
+Every write goes through :mod:`pqlcli.util.atomic`: temp file + rename; a change of several files (one
+part per bucket) is one :class:`~pqlcli.workspace.commit.Commit` (a redo journal). Snapshots are
 :class:`~pqlcli.workspace.snapshot.Snapshot` objects (``ws.snapshot("latest")``).
 """
 
@@ -68,8 +75,21 @@ class Workspace:
     def has_table(self, name: str) -> bool:
         path = self.table_path(name)
         if name in PARTITIONED:
-            return path.is_dir() and any(path.glob("*.parquet"))
+            return bool(self.table_files(name))
         return path.is_file()
+
+    def table_files(self, name: str) -> list[Path]:
+        """The Parquet files of a table: its one file, or every part (``events/part-*`` and, bucketed,
+        ``events/bucket=*/part-*``, in that order). Completes a multi-file change a killed process left."""
+        path = self.table_path(name)
+        if name not in PARTITIONED:
+            return [path] if path.is_file() else []
+        if not path.is_dir():
+            return []
+        from pqlcli.workspace.commit import recover
+
+        recover(self.root)
+        return sorted(path.glob("part-*.parquet")) + sorted(path.glob("bucket=*/part-*.parquet"))
 
     def scan(self, name: str) -> pl.LazyFrame:
         """A lazy scan of a table; raises :class:`WorkspaceError` if it was never ingested."""
@@ -81,15 +101,56 @@ class Workspace:
                                      command="enrich")
             raise WorkspaceError(f"The workspace {self.root} has no {name} table yet.",
                                  f"Ingest a {name} export first.", command=f"ingest {name} FILE")
-        path = self.table_path(name)
         if name in PARTITIONED:
-            # parts may differ in their extra columns (event properties): align them by name
-            parts = [pl.scan_parquet(p) for p in sorted(path.glob("part-*.parquet"))]
-            return parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
-        return pl.scan_parquet(path)
+            return _concat_parts(self.table_files(name))
+        return pl.scan_parquet(self.table_path(name))
 
     def scan_or_none(self, name: str) -> pl.LazyFrame | None:
         return self.scan(name) if self.has_table(name) else None
+
+    # ---- events in buckets --------------------------------------------------------------------
+    def event_bucket_count(self) -> int:
+        """How many buckets the events table is stored in (1: one folder of parts, not bucketed)."""
+        from pqlcli.workspace.buckets import stored_count
+
+        return stored_count(self.table_info("events"))
+
+    def set_event_bucket_count(self, n: int) -> None:
+        """Record the bucket count of a new events table (it cannot change once events are stored)."""
+        from pqlcli.workspace.buckets import SCHEME, check_scheme
+
+        if n == self.event_bucket_count():
+            return
+        if self.has_table("events"):
+            raise WorkspaceError(
+                f"The events table of {self.root} is stored in {self.event_bucket_count()} bucket(s); "
+                f"it cannot be changed to {n} once events are stored.",
+                "Ingest the events into a new workspace to store them in another number of buckets.")
+        check_scheme()
+        self.update_table_info("events", buckets={"scheme": SCHEME, "n": int(n)})
+
+    def scan_event_buckets(self) -> list[pl.LazyFrame] | None:
+        """One lazy frame per stored bucket (every frame with the whole table's columns and types), or
+        None when the events table is not bucketed."""
+        import polars as pl
+
+        from pqlcli.workspace.buckets import bucket_files
+
+        n = self.event_bucket_count()
+        if n <= 1 or not self.has_table("events"):
+            return None
+        schema = self.scan("events").collect_schema()
+        frames = []
+        for files in bucket_files(self.table_path("events"), n):
+            if not files:
+                frames.append(pl.LazyFrame(schema=schema))
+                continue
+            lf = _concat_parts(files)
+            have = lf.collect_schema()
+            frames.append(lf.select([
+                (pl.col(c) if have[c] == dtype else pl.col(c).cast(dtype)) if c in have else pl.lit(None, dtype).alias(c)
+                for c, dtype in schema.items()]))
+        return frames
 
     def write_table(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> None:
         """Replace a single-file table atomically."""
@@ -99,12 +160,26 @@ class Workspace:
         atomic.write_parquet(self.table_path(name), frame)
 
     def add_part(self, name: str, frame: pl.DataFrame | pl.LazyFrame, part_id: str) -> Path:
-        """Add one part to a partitioned table atomically; returns its path."""
+        """Add one part to a partitioned table atomically (bucketed events: one part per bucket, all
+        visible at once); returns the part's path (bucketed: the table's folder)."""
         folder = self.table_path(name)
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"part-{part_id}.parquet"
-        atomic.write_parquet(target, frame)
-        return target
+        n = self.event_bucket_count() if name == "events" else 1
+        if n <= 1:
+            target = folder / f"part-{part_id}.parquet"
+            atomic.write_parquet(target, frame)
+            return target
+        from pqlcli.workspace.buckets import bucket_dir, bucket_expr
+        from pqlcli.workspace.commit import Commit
+
+        with Commit(self.root) as commit:
+            data = frame.lazy().with_columns(bucket_expr(n).alias("__bucket")).collect()
+            for (b,), rows in data.partition_by("__bucket", as_dict=True, include_key=False).items():
+                staged = commit.stage(f"{b}.parquet")
+                rows.write_parquet(staged)
+                commit.move(staged, bucket_dir(folder, int(b)) / f"part-{part_id}.parquet")  # type: ignore[call-overload]
+            commit.apply()
+        return folder
 
     def rejects_path(self, name: str, stamp: str | None = None) -> Path:
         stamp = stamp or clock_stamp()
@@ -186,6 +261,14 @@ class Workspace:
             f"No snapshot {str(ref)!r} in {self.scores_dir}.",
             f"Snapshots available: {names} (or latest, previous).",
         )
+
+
+def _concat_parts(files: list[Path]) -> pl.LazyFrame:
+    """Parts may differ in their extra columns (event properties): aligned by name."""
+    import polars as pl
+
+    parts = [pl.scan_parquet(p) for p in files]
+    return parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
 
 
 __all__ = ["DEFAULT_WORKSPACE", "PARTITIONED", "TABLES", "Snapshot", "SnapshotManifest", "Workspace", "resolve_path"]

@@ -244,12 +244,12 @@ def stale_enrichment(t: _Tables) -> Check:
                   "`pql enrich` refreshes them.")
 
 
-def _part_clock(path: Any) -> pl.LazyFrame:
+def _part_clock(name: str, paths: list[Any]) -> pl.LazyFrame:
     hour = pl.col("timestamp").dt.hour().cast(pl.Float64) + pl.col("timestamp").dt.minute().cast(pl.Float64) / 60
     angle = hour * (2 * 3.141592653589793 / 24)
     whole = (pl.col("timestamp").dt.minute() == 0) & (pl.col("timestamp").dt.second() == 0)
-    return pl.scan_parquet(path).select("timestamp").filter(pl.col("timestamp").is_not_null()).select(
-        pl.lit(path.name).alias("part"), pl.len().alias("n"), whole.mean().alias("whole"),
+    return pl.scan_parquet(paths).select("timestamp").filter(pl.col("timestamp").is_not_null()).select(
+        pl.lit(name).alias("part"), pl.len().alias("n"), whole.mean().alias("whole"),
         angle.sin().mean().alias("sin"), angle.cos().mean().alias("cos"))
 
 
@@ -258,8 +258,10 @@ def timezone_suspect(t: _Tables) -> Check:
     whole hours from the other parts' — the marks of offset-less timestamps read in the wrong zone."""
     if t.events is None:
         return _skipped("timezone_suspect", "no events table")
-    parts = sorted(t.ws.table_path("events").glob("part-*.parquet"))
-    clocks = pl.concat([_part_clock(p) for p in parts]).collect().filter(pl.col("n") >= MIN_PART_EVENTS)
+    parts: dict[str, list[Any]] = {}  # one ingested file: a part, or a part of that name in every bucket
+    for path in t.ws.table_files("events"):
+        parts.setdefault(path.name, []).append(path)
+    clocks = pl.concat([_part_clock(name, paths) for name, paths in sorted(parts.items())]).collect().filter(pl.col("n") >= MIN_PART_EVENTS)
     clocks = clocks.with_columns(
         peak=(pl.arctan2("sin", "cos") * (24 / (2 * 3.141592653589793))) % 24,
         strength=(pl.col("sin") ** 2 + pl.col("cos") ** 2).sqrt())

@@ -190,10 +190,9 @@ def table_fingerprint(ws: Workspace, name: str) -> str | None:
     if not ws.has_table(name):
         return None
     path = ws.table_path(name)
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode())
+    for f in ws.table_files(name):
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
         with f.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)

@@ -1,0 +1,78 @@
+"""Events STORED in buckets (a bucketed workspace, each bucket's files read alone) give the single pass's
+snapshot -- the same check as test_bucketed.py, which filters one flat table by hash.
+
+The same data (1500 users, 2500 events: about a fifth of the users without events, 10 events of unknown
+users) is written flat and in 2, 7 and 512 stored buckets (with 512, some buckets hold no user). Byte for
+byte for every non-float column; float sums may differ in the last bit (see test_bucketed.py).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from pqlcli import config, scoring
+from pqlcli.testing import synth_workspace
+from pqlcli.workspace import Workspace
+from pqlcli.workspace.buckets import bucket_expr
+from tests import paths
+
+HERE = Path(__file__).resolve().parent
+CONFIGS = {"example": paths.ROOT / "config" / "pql.yaml", "engine": HERE / "engine_config.yaml"}
+COUNTS = (2, 7, 512)
+
+
+def _synth(root: Path, buckets: int) -> Workspace:
+    ws = Workspace.open(root, create=True)
+    synth_workspace(ws, users=1500, events=2500, seed=11, chunk=1000, buckets=buckets)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def workspaces(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Workspace]:
+    base = tmp_path_factory.mktemp("stored")
+    return {n: _synth(base / f"ws{n}", n) for n in (1, *COUNTS)}
+
+
+def _parquet_bytes(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_parquet(buf, statistics=False)
+    return buf.getvalue()
+
+
+def test_the_stored_buckets_hold_every_user_once_and_some_hold_none(workspaces: dict[int, Workspace]) -> None:
+    flat = workspaces[1].scan("events").sort("event_id", "user_id").collect()
+    for n in COUNTS:
+        ws = workspaces[n]
+        assert ws.event_bucket_count() == n
+        assert ws.scan("events").sort("event_id", "user_id").collect().equals(flat)  # same rows, nothing lost
+        folders = [p.parent.name for p in ws.table_files("events")]
+        for part in ws.table_files("events"):  # every row sits in its user's bucket
+            got = pl.read_parquet(part).select(bucket_expr(n).unique())["user_id"].to_list()
+            assert [f"bucket={b:03d}" for b in got] == [part.parent.name]
+        if n == 512:
+            assert len(set(folders)) < 512  # buckets with no user at all
+    inputs = scoring.Inputs.from_workspace(workspaces[512])
+    assert inputs.event_buckets is not None and len(inputs.event_buckets) == 512
+    assert scoring.Inputs.from_workspace(workspaces[1]).event_buckets is None
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_stored_buckets_give_the_single_pass_snapshot(workspaces: dict[int, Workspace], name: str) -> None:
+    loaded = config.load(CONFIGS[name])
+    as_of = loaded.as_of()
+    single = scoring.run(loaded, scoring.Inputs.from_workspace(workspaces[1]), as_of, buckets=1)
+    users_with_events = workspaces[1].scan("events").select(pl.col("user_id").n_unique()).collect().item()
+    assert single.users.height > users_with_events - 10, "the data must have users with no events"
+    assert single.stats["events_unknown_users"] > 0
+    for n in COUNTS:
+        out = scoring.run(loaded, scoring.Inputs.from_workspace(workspaces[n]), as_of)
+        assert out.stats == single.stats
+        for got, want in ((out.users, single.users), (out.accounts, single.accounts)):
+            exact = [c for c, d in want.schema.items() if not d.is_float()]
+            assert _parquet_bytes(got.select(exact)) == _parquet_bytes(want.select(exact))
+            assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
