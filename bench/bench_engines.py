@@ -17,11 +17,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from pqlcli.workspace.buckets import choose_count
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCALE = float(os.environ.get("BENCH_SCALE", "0.1"))
 USERS = int(1_000_000 * SCALE)
-DATA = HERE / "data" / f"engines-{USERS}"
+# stored in the buckets an ingest of that many events chooses (1 up to 12.5M events, 4 at 1M users)
+DATA = HERE / "data" / f"engines-{USERS}-b{choose_count(USERS * 50)}"
 CONFIG = ROOT / "config" / "pql.yaml"
 
 
@@ -32,7 +35,8 @@ def ensure_data() -> None:
     if (DATA / "users.parquet").exists():
         return
     t = time.perf_counter()
-    synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=USERS * 50)
+    synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=USERS * 50,
+                    buckets=choose_count(USERS * 50))
     print(f"generated {USERS:,} users, {USERS * 50:,} events in {time.perf_counter() - t:.1f}s", flush=True)
 
 
@@ -136,6 +140,8 @@ def hand_polars() -> None:
 
 
 def hand_duckdb() -> None:
+    if str(ROOT) not in sys.path:  # the differential module imports `tests.paths`
+        sys.path.insert(0, str(ROOT))
     spec = importlib.util.spec_from_file_location("diff", ROOT / "tests" / "equivalence" / "test_differential.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)

@@ -17,12 +17,15 @@ import sys
 import time
 from pathlib import Path
 
+from pqlcli.workspace.buckets import choose_count
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCALE = float(os.environ.get("BENCH_SCALE", "0.1"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 USERS = int(1_000_000 * SCALE)
-DATA = HERE / "data" / f"engines-{USERS}"
+# stored in the buckets an ingest of that many events chooses (1 up to 12.5M events, 4 at 1M users)
+DATA = HERE / "data" / f"engines-{USERS}-b{choose_count(USERS * 50)}"
 WITHOUT = ROOT / "tests" / "golden" / "pin" / "default.yaml"
 WITH = HERE / "data" / "signals.yaml"
 LIMIT = 1.2
@@ -48,7 +51,8 @@ def ensure_data() -> None:
     if (DATA / "users.parquet").exists():
         return
     t = time.perf_counter()
-    synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=USERS * 50)
+    synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=USERS * 50,
+                    buckets=choose_count(USERS * 50))
     print(f"generated {USERS:,} users, {USERS * 50:,} events in {time.perf_counter() - t:.1f}s", flush=True)
 
 

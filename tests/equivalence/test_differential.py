@@ -137,7 +137,7 @@ def hand_written(ws: Workspace, as_of) -> tuple[pl.DataFrame, pl.DataFrame]:
     con = duckdb.connect()
     for name in ("users", "accounts", "firmographics"):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{ws.table_path(name)}')")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{ws.table_path('events')}/*.parquet')")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{ws.table_path('events')}/**/*.parquet')")
     con.execute("CREATE TABLE free_email (domain VARCHAR)")
     con.executemany("INSERT INTO free_email VALUES (?)", [(d,) for d in sorted(free_email_domains())])
     fmt = {"as_of": _ts(as_of), **{f"d{n}": _ts(as_of - timedelta(days=n)) for n in (7, 14, 30)}}
@@ -358,7 +358,7 @@ def signals_hand_written(ws: Workspace, as_of) -> tuple[pl.DataFrame, pl.DataFra
     con.execute("SET TimeZone = 'UTC'")
     for name in ("users", "accounts", "firmographics"):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{ws.table_path(name)}')")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{ws.table_path('events')}/*.parquet')")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{ws.table_path('events')}/**/*.parquet')")
     con.execute("CREATE TABLE free_email (domain VARCHAR)")
     con.executemany("INSERT INTO free_email VALUES (?)", [(d,) for d in sorted(free_email_domains())])
     con.execute(f"CREATE TABLE s AS {SIGNALS_SQL.format(as_of=_ts(as_of))}")
