@@ -17,15 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from pqlcli.workspace.buckets import choose_count
+import bench_engines
+from bench_engines import DATA, USERS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SCALE = float(os.environ.get("BENCH_SCALE", "0.1"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
-USERS = int(1_000_000 * SCALE)
-# stored in the buckets an ingest of that many events chooses (1 up to 12.5M events, 4 at 1M users)
-DATA = HERE / "data" / f"engines-{USERS}-b{choose_count(USERS * 50)}"
 WITHOUT = ROOT / "tests" / "golden" / "pin" / "default.yaml"
 WITH = HERE / "data" / "signals.yaml"
 LIMIT = 1.2
@@ -43,17 +40,9 @@ routing:
 
 
 def ensure_data() -> None:
-    from pqlcli.testing import synth_workspace
-    from pqlcli.workspace import Workspace
-
     WITH.parent.mkdir(parents=True, exist_ok=True)
     WITH.write_text((ROOT / "config" / "pql.yaml").read_text() + EXTRA)
-    if (DATA / "users.parquet").exists():
-        return
-    t = time.perf_counter()
-    synth_workspace(Workspace.open(DATA, create=True), users=USERS, accounts=USERS // 8, events=USERS * 50,
-                    buckets=choose_count(USERS * 50))
-    print(f"generated {USERS:,} users, {USERS * 50:,} events in {time.perf_counter() - t:.1f}s", flush=True)
+    bench_engines.ensure_data()  # the same workspace as bench_engines
 
 
 def child(path: str) -> None:
