@@ -144,16 +144,7 @@ def metric_expr(m: MetricPlan, as_of: datetime) -> pl.Expr:
 def _agg(m: MetricPlan, as_of: datetime, lo: datetime | None, hi: datetime | None) -> pl.Expr:
     """The metric's aggregation over events with ``lo <= timestamp < hi`` (``hi`` None: as_of)."""
     ts = pl.col("timestamp")
-    parts = []
-    if lo is not None:
-        parts.append(ts >= _lit_ts(lo))
-    if hi is not None:
-        parts.append(ts < _lit_ts(hi))
-    if m.events is not None:
-        parts.append(pl.col("event") == m.events[0] if len(m.events) == 1 else pl.col("event").is_in(m.events))
-    # No condition at all ("*", no window): every event counts. A literal True would not do: its sum
-    # in a group-by is 1, not the number of rows.
-    cond = pl.all_horizontal(parts) if parts else ts.is_not_null()
+    cond = _window_cond(m, lo, hi)
     if m.decay_kind is not None:
         age_seconds = (_lit_ts(as_of) - ts).dt.total_microseconds().cast(pl.Float64) / 1e6
         if m.decay_kind == "half_life":
@@ -176,11 +167,15 @@ def _agg(m: MetricPlan, as_of: datetime, lo: datetime | None, hi: datetime | Non
     return (_lit_ts(as_of) - edge).dt.total_microseconds().cast(pl.Float64) / 86_400e6
 
 
-def _metric_cond(m: MetricPlan, as_of: datetime) -> pl.Expr:
+def _window_cond(m: MetricPlan, lo: datetime | None, hi: datetime | None = None) -> pl.Expr:
+    """Which events the metric counts among ``lo <= timestamp < hi`` (None: no bound; the events are already
+    before ``as_of``)."""
     ts = pl.col("timestamp")
     parts = []
-    if m.window is not None:
-        parts.append(ts >= _lit_ts(as_of - m.window))
+    if lo is not None:
+        parts.append(ts >= _lit_ts(lo))
+    if hi is not None:
+        parts.append(ts < _lit_ts(hi))
     if m.events is not None:
         parts.append(pl.col("event") == m.events[0] if len(m.events) == 1 else pl.col("event").is_in(m.events))
     # No condition at all ("*", no window): every event counts. A literal True would not do: its sum
@@ -188,21 +183,24 @@ def _metric_cond(m: MetricPlan, as_of: datetime) -> pl.Expr:
     return pl.all_horizontal(parts) if parts else ts.is_not_null()
 
 
-def _day_words(day: pl.Expr, lo: datetime, hi: datetime, cond: pl.Expr | None = None) -> list[pl.Expr]:
-    """The UTC dates (``day``) with an event in ``[lo, hi)`` as OR-ed day bits: one UInt64 word per 64 days.
+def _metric_cond(m: MetricPlan, as_of: datetime) -> pl.Expr:
+    """Which events the metric counts: its event names in its window."""
+    return _window_cond(m, None if m.window is None else as_of - m.window)
 
-    The aggregation is a bitwise OR, which the streaming group-by reduces in place instead of keeping
-    every date of every user; OR-ing the words of several users gives exactly their distinct days.
-    """
+
+def _day_bits(day: pl.Expr, lo: datetime, hi: datetime) -> list[pl.Expr]:
+    """Per event, its UTC date (``day``, within ``[lo, hi)``) as a bit of one UInt64 word per 64 days (0 in
+    the other words). OR-ing a user's bits gives their distinct days; OR-ing users' words, an account's."""
     idx = (day - pl.lit(lo.date())).dt.total_days().cast(pl.Int64)
-    words = []
-    for word in range(_word_count(lo, hi)):
-        first = word * 64
-        in_word = (idx >= first) & (idx < first + 64)
-        bit = pl.lit(2, dtype=pl.UInt64).pow((idx - first).clip(0, 63).cast(pl.UInt64))
-        keep = in_word if cond is None else cond & in_word
-        words.append(bit.filter(keep).bitwise_or().fill_null(0))
-    return words
+    bit = pl.lit(2, dtype=pl.UInt64).pow((idx % 64).cast(pl.UInt64))
+    zero = pl.lit(0, dtype=pl.UInt64)
+    return [pl.when(idx // 64 == word).then(bit).otherwise(zero) for word in range(_word_count(lo, hi))]
+
+
+def _day_words(day: pl.Expr, lo: datetime, hi: datetime, cond: pl.Expr) -> list[pl.Expr]:
+    """The day bits of the events where ``cond`` holds (a window within ``[lo, hi)``), OR-ed: an aggregation
+    the streaming group-by reduces in place instead of keeping every date of every user."""
+    return [bits.filter(cond).bitwise_or().fill_null(0) for bits in _day_bits(day, lo, hi)]
 
 
 def _word_count(lo: datetime, hi: datetime) -> int:
@@ -230,13 +228,11 @@ def _trend_day_sources(m: MetricPlan, as_of: datetime) -> list[pl.Expr]:
     """For the main group-by: a trend of ``active_days`` keeps each half's day words for its account roll-up."""
     if m.rollup != "distinct_days" or m.trend_of is None or m.window is None:
         return []
-    w, ts = m.window, pl.col("timestamp")
+    w, day = m.window, pl.col("timestamp").dt.date()
     out = []
     for half, lo, hi in (("now", as_of - w, as_of), ("before", as_of - 2 * w, as_of - w)):
-        cond = (ts >= _lit_ts(lo)) & (ts < _lit_ts(hi))
-        if m.events is not None:
-            cond = cond & pl.col("event").is_in(m.events)
-        out += [e.alias(_days_column(m, i, half)) for i, e in enumerate(_day_words(ts.dt.date(), lo, hi, cond))]
+        words = _day_words(day, lo, hi, _window_cond(m, lo, hi))
+        out += [e.alias(_days_column(m, i, half)) for i, e in enumerate(words)]
     return out
 
 
@@ -254,13 +250,10 @@ def _active_days_pass(m: MetricPlan, events: pl.LazyFrame, as_of: datetime) -> p
     if m.window is None:
         pairs = seen.select("user_id", __day=ts.dt.date()).unique()
         return pairs.group_by("user_id").agg(pl.len().cast(pl.Int64).alias(m.name), *_day_sources(m, as_of))
-    lo = as_of - m.window
-    idx = (ts.dt.date() - pl.lit(lo.date())).dt.total_days().cast(pl.Int64)
-    bit = pl.lit(2, dtype=pl.UInt64).pow((idx % 64).cast(pl.UInt64))
-    names = [_days_column(m, i) for i in range(_word_count(lo, as_of))]
-    zero = pl.lit(0, dtype=pl.UInt64)
+    day_bits = _day_bits(ts.dt.date(), as_of - m.window, as_of)
+    names = [_days_column(m, i) for i in range(len(day_bits))]
     # the bits as plain columns first: a column's OR is the cheapest aggregation for the streaming group-by
-    bits = seen.select("user_id", *[pl.when(idx // 64 == i).then(bit).otherwise(zero).alias(n) for i, n in enumerate(names)])
+    bits = seen.select("user_id", *[b.alias(n) for b, n in zip(day_bits, names, strict=True)])
     out = bits.group_by("user_id").agg(pl.col(names).bitwise_or())
     out = out.with_columns(_popcount([pl.col(n) for n in names]).alias(m.name))
     return out if m.rollup == "distinct_days" else out.drop(names)
