@@ -11,19 +11,13 @@ import polars as pl
 from pqlcli.testing import synth_workspace
 from pqlcli.workspace import Workspace
 from tests import paths
-from tests.e2e.test_identity_e2e import CONFIG, write_exports
+from tests.e2e.test_identity_e2e import ingest_exports
 
 ROOT = paths.ROOT
 
 
 def _ingest_and_score(pql, tmp_path: Path) -> None:
-    files = write_exports(tmp_path)
-    config = tmp_path / "pql.yaml"
-    config.write_text(CONFIG)
-    for args in (("users", files["contacts"]), ("events", files["tracks"]), ("users", files["identify"]),
-                 ("events", files["mixpanel"], "--dedupe-window", "2s")):
-        code, _, err = pql("ingest", *args)
-        assert code == 0, err
+    config = ingest_exports(pql, tmp_path)
     code, _, err = pql("score", "--config", config)
     assert code == 0, err
 

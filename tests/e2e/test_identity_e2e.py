@@ -76,15 +76,21 @@ def write_exports(tmp: Path) -> dict[str, str]:
     return {"contacts": str(tmp / "contacts.csv"), "tracks": tracks, "identify": identify, "mixpanel": mixpanel}
 
 
-def test_one_person_one_record_events_once_rep_sees_them(pql, tmp_path: Path, ws_path: Path):
+def ingest_exports(pql, tmp_path: Path) -> Path:
+    """The exports written and ingested in the order a team would (events first, under the export's ids;
+    the identity calls later, so stored events are re-keyed); returns the config's path."""
     files = write_exports(tmp_path)
     config = tmp_path / "pql.yaml"
     config.write_text(CONFIG)
-    # events first (under the export's ids), the identity calls later: stored events are re-keyed
     for args in (("users", files["contacts"]), ("events", files["tracks"]), ("users", files["identify"]),
                  ("events", files["mixpanel"], "--dedupe-window", "2s")):
         code, _, err = pql("ingest", *args)
         assert code == 0, err
+    return config
+
+
+def test_one_person_one_record_events_once_rep_sees_them(pql, tmp_path: Path, ws_path: Path):
+    config = ingest_exports(pql, tmp_path)
     ws = Workspace(ws_path)
     users = ws.scan("users").collect().sort("user_id")
     assert users["user_id"].to_list() == ["51003", "u_1", "u_2"]  # three people, product ids preferred
