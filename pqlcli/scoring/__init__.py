@@ -14,6 +14,8 @@ registry), ``explain``, ``summary``, ``validate`` (snapshots: ``pqlcli.workspace
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -32,7 +34,7 @@ from pqlcli.workspace import Workspace, snapshot
 @dataclass
 class ScoreResult:
     snapshot: Path
-    users: pl.DataFrame
+    users: pl.LazyFrame  # the snapshot's users.parquet, read lazily (at 10M users it is never held whole)
     accounts: pl.DataFrame
     stats: dict[str, Any]
     as_of: datetime
@@ -49,17 +51,22 @@ def run(loaded: LoadedConfig, inputs: Inputs, as_of: datetime, engine: str = "po
     """Score every user and account with ``engine`` (polars, duckdb or spark); writes nothing."""
     runner = runners.engine(engine)  # an unknown engine fails before the config is checked
     checked = plan(loaded, inputs)
+    with _type_clash(loaded):
+        return runners.run(runner.name, loaded, checked, inputs, as_of, **options)
+
+
+@contextmanager
+def _type_clash(loaded: LoadedConfig) -> Iterator[None]:
+    """A condition whose types only clash on real rows (the plan's check runs on no rows): a ConfigError."""
     try:
-        frames = runners.run(runner.name, loaded, checked, inputs, as_of, **options)
+        yield
     except (pl.exceptions.SchemaError, pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
-        # a condition whose types only clash on real rows (the plan's check runs on no rows)
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
             f"A condition in {loaded.path} applies an operation to values of different types: {detail}.",
             "Compare numbers with numbers, text with 'quoted text' and booleans with TRUE/FALSE; "
             "the column types are listed by the config validation.",
         ) from exc
-    return frames
 
 
 def compute(
@@ -76,14 +83,28 @@ def score(
     *,
     engine: str = "polars",
 ) -> ScoreResult:
-    """Score every user and account and write a snapshot into the workspace."""
-    frames = compute(ws, loaded, as_of, engine_name=engine)
-    stats = {"users": frames.users.height, "accounts": frames.accounts.height, **frames.stats}
-    manifest = snapshot.snapshot_manifest(loaded, ws, frames.as_of, stats, engine)
+    """Score every user and account and write a snapshot into the workspace.
+
+    The scored users go straight into the snapshot's ``users.parquet`` (``runners.run_to``): a bucketed
+    workspace is scored with bounded memory, never holding every user. ``ScoreResult.users`` reads them
+    back lazily from the snapshot."""
+    runner = runners.engine(engine)
+    inputs = Inputs.from_workspace(ws)
+    checked = plan(loaded, inputs)
+    when = loaded.as_of(as_of)
     earlier = ws.snapshots()
     previous = earlier[-1].path if earlier else None
-    path = snapshot.write_snapshot(ws, frames.users, frames.accounts, manifest).path
-    return ScoreResult(path, frames.users, frames.accounts, stats, frames.as_of, frames.warnings, previous)
+    with snapshot.new_snapshot(ws) as draft:
+        users_path = draft.folder / "users.parquet"
+        with _type_clash(loaded):
+            done = runners.run_to(runner.name, loaded, checked, inputs, when, users_path)
+        done.accounts.write_parquet(draft.folder / "accounts.parquet", statistics=False)
+        users = int(pl.scan_parquet(users_path).select(pl.len()).collect().item())
+        stats = {"users": users, "accounts": done.accounts.height, **done.stats}
+        draft.manifest = snapshot.snapshot_manifest(loaded, ws, done.as_of, stats, engine)
+    assert draft.snapshot is not None
+    path = draft.snapshot.path
+    return ScoreResult(path, pl.scan_parquet(path / "users.parquet"), done.accounts, stats, done.as_of, done.warnings, previous)
 
 
 __all__ = ["Inputs", "ScoreFrames", "ScoreResult", "ScoringPlan", "compute", "plan", "run", "score"]

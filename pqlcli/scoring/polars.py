@@ -8,8 +8,10 @@ rows and no UDFs. This module translates the plan (``scoring/plan.py``) and deci
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -692,42 +694,108 @@ def run(
     return ScoreFrames(users, accounts, stats, as_of, plans.warnings)
 
 
-def _run_stored(plan: ScoringPlan, inputs: Inputs, as_of: datetime, stored: list[pl.LazyFrame], engine: Any) -> ScoreFrames:
-    """``run`` over stored buckets: each bucket's events pass, then that bucket's users scored (every
-    user's events are in the user's bucket), so no frame of every user but the scored users is ever held;
-    the account roll-ups run once over the scored users. The users are split by bucket once, into
+def _stored_users(
+    plan: ScoringPlan, inputs: Inputs, as_of: datetime, stored: list[pl.LazyFrame], engine: Any, side: AccountSide, stats: dict[str, int]
+) -> Iterator[pl.DataFrame]:
+    """Each stored bucket's scored users (sorted by ``user_id``, with the hidden ``__days_*`` words the account
+    roll-up needs), one bucket at a time: its events pass, then its users (every user's events are in the
+    user's bucket). Adds the run statistics into ``stats``. The users are split by bucket once, into
     temporary Parquet files (one pass), so a bucket reads only its own users."""
     import tempfile
     from dataclasses import replace
-    from pathlib import Path
 
     split = _user_split(len(stored), stored=True)
     assert split is not None
-    small = replace(inputs, accounts=inputs.accounts.collect().lazy(), firmographics=inputs.firmographics.collect().lazy())
-    side = account_side(plan, small).collected()
+    per_pass = _buckets_per_pass(stored)
+    batches = [pl.concat(stored[i : i + per_pass]) for i in range(0, len(stored), per_pass)]
     users_in = ensure(inputs.users, plan.inputs["users"])
-    parts: list[pl.DataFrame] = []
-    stats = dict.fromkeys(("excluded_users", "events_unknown_users", "events_after_as_of"), 0)
-    plans: Plans | None = None
     with tempfile.TemporaryDirectory(prefix="pql-users-") as tmp:
-        users_in.with_columns(split.alias("__b")).sink_parquet(
+        users_in.with_columns((split // per_pass).alias("__b")).sink_parquet(
             pl.PartitionBy(tmp, key="__b", include_key=False, approximate_bytes_per_file=None), mkdir=True)
-        for b, frame in enumerate(stored):
+        for b, frame in enumerate(batches):
             files = sorted(Path(tmp).glob(f"__b={b}/*.parquet"))
             mine = pl.scan_parquet(files) if files else pl.LazyFrame(schema=users_in.collect_schema())
             metrics, after = bucketed_metrics(plan, frame, as_of, 1, engine, mine, [frame])
-            plans = build(plan, replace(small, users=mine), as_of, metrics=metrics.lazy(), events_after=after.lazy(), side=side)
+            plans = build(plan, replace(inputs, users=mine), as_of, metrics=metrics.lazy(), events_after=after.lazy(), side=side)
             assert plans.flagged is not None
             flagged = plans.flagged.collect(engine="in-memory")
-            parts.append(score_users(plan, flagged.lazy()).collect(engine="in-memory"))
             stats["excluded_users"] += int(flagged["__excluded"].sum())
             unknown = _unknown_events(metrics.lazy(), flagged.lazy()).collect(engine="in-memory")
             stats["events_unknown_users"] += int(unknown.item())
             stats["events_after_as_of"] += int(after.item())
-    assert plans is not None
-    users = _sorted_by_id(parts)
-    accounts = plans.accounts_for(users.lazy()).collect(engine="in-memory")
-    return ScoreFrames(users.drop(cs.starts_with("__days_")), accounts, stats, as_of, plans.warnings)
+            yield score_users(plan, flagged.lazy()).collect(engine="in-memory")
+
+
+# One scoring pass takes this many events, as several consecutive stored buckets when they are smaller:
+# a pass has a fixed cost (plans, file opens, the joins to every account), so at 10M users 32 passes of
+# ~16M events are cheaper than 64 of ~8M, and still far below the memory goal (docs/performance.md).
+EVENTS_PER_PASS = 16_000_000
+
+
+def _buckets_per_pass(stored: list[pl.LazyFrame]) -> int:
+    """How many consecutive stored buckets one pass scores: their events about ``EVENTS_PER_PASS``
+    (the row counts are a metadata read)."""
+    rows = sum(int(f.select(pl.len()).collect().item()) for f in stored)  # one at a time: 4096 at once exhaust the IO threads
+    mean = max(1.0, rows / len(stored))
+    return max(1, min(len(stored), int(EVENTS_PER_PASS // mean)))
+
+
+def _stored_setup(plan: ScoringPlan, inputs: Inputs) -> tuple[Inputs, AccountSide, dict[str, int]]:
+    """The small tables read once (accounts, firmographics), the account side collected once, zero stats."""
+    from dataclasses import replace
+
+    small = replace(inputs, accounts=inputs.accounts.collect().lazy(), firmographics=inputs.firmographics.collect().lazy())
+    return small, account_side(plan, small).collected(), dict.fromkeys(("excluded_users", "events_unknown_users", "events_after_as_of"), 0)
+
+
+def _kept(side: AccountSide) -> pl.LazyFrame:
+    return side.accounts.filter(~pl.col("__excluded")).drop("__excluded")
+
+
+def _run_stored(plan: ScoringPlan, inputs: Inputs, as_of: datetime, stored: list[pl.LazyFrame], engine: Any) -> ScoreFrames:
+    """``run`` over stored buckets (``_stored_users``), every scored user held in memory; the account
+    roll-ups run once over the scored users. ``score_stored_to`` is the same run with bounded memory."""
+    small, side, stats = _stored_setup(plan, inputs)
+    users = _sorted_by_id(list(_stored_users(plan, small, as_of, stored, engine, side, stats)))
+    accounts = account_scores(plan, _kept(side), users.lazy(), as_of).collect(engine="in-memory")
+    return ScoreFrames(users.drop(cs.starts_with("__days_")), accounts, stats, as_of, list(plan.warnings))
+
+
+def score_stored_to(
+    plan: ScoringPlan,
+    inputs: Inputs,
+    as_of: datetime,
+    target: Path,
+    finish: Callable[[pl.LazyFrame], pl.LazyFrame],
+    stored: list[pl.LazyFrame] | None = None,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Score a bucketed workspace with bounded memory: each pass's scored users go to a temporary Parquet
+    file as soon as they are scored; the account roll-ups run over those files (only the columns they
+    read); the users are made final by ``finish`` (the snapshot's columns and types, routing) and streamed
+    into ``target`` pass after pass, each pass in ``user_id`` order (a k-way merge into one global order
+    cost more time and memory than the whole scoring run; readers do not depend on the row order).
+    Returns the scored accounts and the run statistics; peak memory is one pass, never every user."""
+    import tempfile
+
+    stored = stored if stored is not None else inputs.event_buckets
+    assert stored
+    small, side, stats = _stored_setup(plan, inputs)
+    with tempfile.TemporaryDirectory(prefix="pql-scored-", dir=target.parent) as tmp:
+        files = []
+        for b, users in enumerate(_stored_users(plan, small, as_of, stored, "streaming", side, stats)):
+            files.append(Path(tmp) / f"{b:05d}.parquet")
+            users.write_parquet(files[-1], compression="lz4")
+            del users
+        scored = pl.scan_parquet(files)
+        rolled = scored.select(pl.col(_rollup_columns(plan)), cs.starts_with("__days_"))
+        accounts = account_scores(plan, _kept(side), rolled, as_of).collect(engine="in-memory")
+        finish(scored.drop(cs.starts_with("__days_"))).sink_parquet(target, statistics=False)
+    return accounts, stats
+
+
+def _rollup_columns(plan: ScoringPlan) -> list[str]:
+    """The scored users' columns the account roll-up reads (besides the ``__days_*`` words)."""
+    return ["account_id", "signup_at", "is_pql", *[m.name for m in plan.metrics], *[a.name for a in plan.activation]]
 
 
 def _sorted_by_id(parts: list[pl.DataFrame]) -> pl.DataFrame:
@@ -741,4 +809,4 @@ def _sorted_by_id(parts: list[pl.DataFrame]) -> pl.DataFrame:
     return users
 
 
-__all__ = ["EVENTS_PER_BUCKET", "Plans", "account_scores", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_users", "user_activation", "user_metrics", "with_activation"]
+__all__ = ["EVENTS_PER_BUCKET", "AccountSide", "Plans", "account_scores", "account_side", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_stored_to", "score_users", "user_activation", "user_metrics", "with_activation"]

@@ -16,7 +16,7 @@ routing).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from polars_hash import NonCryptographicHashingNameSpace
@@ -50,9 +50,13 @@ def pick(owners: tuple[str, ...], record_id: str) -> str:
     return max(owners, key=lambda o: (weight(o, record_id), o))
 
 
-def route(frame: pl.DataFrame, routes: list[RoutePlan], key: str, nulls: dict[str, Any] | None = None) -> pl.DataFrame:
-    """``frame`` with routed_owner, assigned_owner and routed (see the module docstring)."""
-    owner = pl.col("owner").cast(pl.String) if "owner" in frame.columns else pl.lit(None, dtype=pl.String)
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def route(frame: Frame, routes: list[RoutePlan], key: str, nulls: dict[str, Any] | None = None) -> Frame:
+    """``frame`` (eager or lazy) with routed_owner, assigned_owner and routed (see the module docstring)."""
+    columns = frame.collect_schema().names()
+    owner = pl.col("owner").cast(pl.String) if "owner" in columns else pl.lit(None, dtype=pl.String)
     unowned = owner.is_null() | (owner.str.strip_chars() == "")
     chain: Any = pl
     for r in routes:  # first match wins: one when/then chain, evaluated on all rows at once
@@ -60,7 +64,7 @@ def route(frame: pl.DataFrame, routes: list[RoutePlan], key: str, nulls: dict[st
         value = pl.lit(r.owner, dtype=pl.String) if r.owner is not None else round_robin(r.round_robin or (), pl.col(key))
         chain = chain.when(hit).then(value)
     routed = chain.otherwise(pl.lit(None, dtype=pl.String)) if routes else pl.lit(None, dtype=pl.String)
-    extra = {c: d for c, d in (nulls or {}).items() if c not in frame.columns}
+    extra = {c: d for c, d in (nulls or {}).items() if c not in columns}
     out = frame.with_columns([pl.lit(None, dtype=d).alias(c) for c, d in extra.items()])
     out = out.with_columns(routed_owner=pl.when(unowned).then(routed)).drop(list(extra))
     return out.with_columns(

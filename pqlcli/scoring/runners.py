@@ -263,13 +263,19 @@ def _with_routing(plan: ScoringPlan, frames: ScoreFrames) -> ScoreFrames:
 
 
 def _conform(df: pl.DataFrame, schema: dict[str, Any], key: str) -> pl.DataFrame:
-    missing = [c for c in schema if c not in df.columns]
-    if missing:
-        raise PqlError(f"The engine's result lacks the columns {', '.join(missing)} (a pql bug).")
-    out = df.select([pl.col(c).cast(d) for c, d in schema.items()])
+    out = _conformed(df.lazy(), schema).collect()
     # a result already in key order (the polars engine's) is not copied by a sort: at 10M users that copy
     # alone is ~4 GB
     return out if out[key].is_sorted() else out.sort(key)
+
+
+def _conformed(lf: pl.LazyFrame, schema: dict[str, Any]) -> pl.LazyFrame:
+    """Exactly the plan's columns, types and order."""
+    names = lf.collect_schema().names()
+    missing = [c for c in schema if c not in names]
+    if missing:
+        raise PqlError(f"The engine's result lacks the columns {', '.join(missing)} (a pql bug).")
+    return lf.select([pl.col(c).cast(d) for c, d in schema.items()])
 
 
 def run(name: str, loaded: LoadedConfig, plan: ScoringPlan, inputs: Inputs, as_of: datetime, **options: Any) -> ScoreFrames:
@@ -277,4 +283,45 @@ def run(name: str, loaded: LoadedConfig, plan: ScoringPlan, inputs: Inputs, as_o
     return conform(run_raw(name, loaded, plan, inputs, as_of, **options), plan, inputs, as_of)
 
 
-__all__ = ["ENGINES", "SPARK_INSTALL", "Engine", "RawResult", "conform", "engine", "run", "run_raw", "spark_session"]
+@dataclass
+class WrittenRun:
+    """``run_to``'s result: the users went to a file; the accounts and statistics are here."""
+
+    accounts: pl.DataFrame
+    stats: dict[str, int]
+    as_of: datetime
+    warnings: list[str]
+
+
+def run_to(
+    name: str, loaded: LoadedConfig, plan: ScoringPlan, inputs: Inputs, as_of: datetime, users_path: Path, **options: Any
+) -> WrittenRun:
+    """``run``, with the scored users written to ``users_path`` (Parquet) instead of returned.
+
+    A bucketed workspace scored by the polars engine never holds every user: each bucket's users are
+    written as they are scored and streamed into ``users_path`` (``polars.score_stored_to``), with the
+    same columns, types, order and routing as ``run``'s. Other runs write ``run``'s users."""
+    stored = inputs.event_buckets
+    if engine(name).name != "polars" or stored is None or len(stored) <= 1 or options.get("buckets") is not None:
+        frames = run(name, loaded, plan, inputs, as_of, **options)
+        frames.users.write_parquet(users_path, statistics=False)
+        return WrittenRun(frames.accounts, frames.stats, frames.as_of, frames.warnings)
+
+    def finish(users: pl.LazyFrame) -> pl.LazyFrame:
+        users = _conformed(users, plan.users_out)
+        if not plan.user_routes:
+            return users
+        from pqlcli.scoring.routing import route
+
+        return route(users, plan.user_routes, "user_id")
+
+    accounts, stats = polars_emitter.score_stored_to(plan, inputs, as_of, users_path, finish, stored)
+    accounts = _conform(accounts, plan.accounts_out, "account_id")
+    if plan.user_routes:
+        from pqlcli.scoring.routing import route
+
+        accounts = route(accounts, plan.account_routes, "account_id", plan.account_route_nulls)
+    return WrittenRun(accounts, {k: int(stats[k] or 0) for k in STATS}, as_of, list(plan.warnings))
+
+
+__all__ = ["ENGINES", "SPARK_INSTALL", "Engine", "RawResult", "WrittenRun", "conform", "engine", "run", "run_raw", "run_to", "spark_session"]

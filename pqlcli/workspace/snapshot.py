@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -234,17 +236,40 @@ def snapshot_manifest(
 
 def write_snapshot(ws: Workspace, users: pl.DataFrame, accounts: pl.DataFrame, manifest: SnapshotManifest) -> Snapshot:
     """Write a new snapshot (temp folder, then rename; the manifest is what makes it complete)."""
+    with new_snapshot(ws) as draft:
+        users.write_parquet(draft.folder / "users.parquet", statistics=False)
+        accounts.write_parquet(draft.folder / "accounts.parquet", statistics=False)
+        draft.manifest = manifest
+    assert draft.snapshot is not None
+    return draft.snapshot
+
+
+class Draft:
+    """A snapshot being written (``new_snapshot``): its files go into ``folder``; set ``manifest`` last."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.manifest: SnapshotManifest | None = None
+        self.snapshot: Snapshot | None = None
+
+
+@contextmanager
+def new_snapshot(ws: Workspace) -> Iterator[Draft]:
+    """A hidden temp folder to write a snapshot's files into, renamed into place when the block ends with a
+    manifest set; removed on any error (or without a manifest), so no half-written snapshot is ever seen."""
     ws.scores_dir.mkdir(parents=True, exist_ok=True)
     stamp = clock.stamp()
     final = ws.scores_dir / stamp
     tmp = ws.scores_dir / f".tmp-{stamp}-{os.getpid()}"
     tmp.mkdir()
+    draft = Draft(tmp)
     try:
-        users.write_parquet(tmp / "users.parquet", statistics=False)
-        accounts.write_parquet(tmp / "accounts.parquet", statistics=False)
-        atomic.write_json(tmp / "manifest.json", manifest.to_dict())
+        yield draft
+        if draft.manifest is None:
+            raise WorkspaceError("A snapshot was written without its manifest (a pql bug).")
+        atomic.write_json(tmp / "manifest.json", draft.manifest.to_dict())
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Snapshot(ws, final)
+    draft.snapshot = Snapshot(ws, final)

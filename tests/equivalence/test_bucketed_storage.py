@@ -16,6 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from pqlcli import config, scoring
+from pqlcli.scoring import polars as emitter
 from pqlcli.testing import synth_workspace
 from pqlcli.workspace import Workspace
 from pqlcli.workspace.buckets import bucket_expr
@@ -61,8 +62,23 @@ def test_the_stored_buckets_hold_every_user_once_and_some_hold_none(workspaces: 
     assert scoring.Inputs.from_workspace(workspaces[1]).event_buckets is None
 
 
+def _same(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    exact = [c for c, d in want.schema.items() if not d.is_float()]
+    assert _parquet_bytes(got.select(exact)) == _parquet_bytes(want.select(exact))
+    assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+
+
+# events per scoring pass: 1 = one stored bucket per pass; 1000 = several consecutive buckets per pass
+# (2 of 7, the last pass one bucket; 204 of 512); the default = every bucket in one pass at this size
+PER_PASS = (1, 1000, emitter.EVENTS_PER_PASS)
+
+
+@pytest.mark.parametrize("per_pass", PER_PASS)
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_stored_buckets_give_the_single_pass_snapshot(workspaces: dict[int, Workspace], name: str) -> None:
+def test_stored_buckets_give_the_single_pass_snapshot(
+    workspaces: dict[int, Workspace], name: str, per_pass: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emitter, "EVENTS_PER_PASS", per_pass)
     loaded = config.load(CONFIGS[name])
     as_of = loaded.as_of()
     single = scoring.run(loaded, scoring.Inputs.from_workspace(workspaces[1]), as_of, buckets=1)
@@ -72,7 +88,26 @@ def test_stored_buckets_give_the_single_pass_snapshot(workspaces: dict[int, Work
     for n in COUNTS:
         out = scoring.run(loaded, scoring.Inputs.from_workspace(workspaces[n]), as_of)
         assert out.stats == single.stats
-        for got, want in ((out.users, single.users), (out.accounts, single.accounts)):
-            exact = [c for c, d in want.schema.items() if not d.is_float()]
-            assert _parquet_bytes(got.select(exact)) == _parquet_bytes(want.select(exact))
-            assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+        _same(out.users, single.users)
+        _same(out.accounts, single.accounts)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_pql_score_of_stored_buckets_writes_the_single_pass_snapshot(
+    workspaces: dict[int, Workspace], name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `pql score` writes each pass's users to disk and streams them into the snapshot (bounded memory):
+    # the snapshot holds what the in-memory single pass gives, routing included, each pass's users in
+    # user_id order (not one global order: readers sort, with user_id as the last key)
+    monkeypatch.setattr(emitter, "EVENTS_PER_PASS", 1000)
+    loaded = config.load(CONFIGS[name])
+    as_of = loaded.as_of()
+    single = scoring.run(loaded, scoring.Inputs.from_workspace(workspaces[1]), as_of, buckets=1)
+    for n in (7, 512):
+        result = scoring.score(workspaces[n], loaded, as_of)
+        users = pl.read_parquet(result.snapshot / "users.parquet")
+        assert not users["user_id"].is_sorted(), "several passes, each in user_id order"
+        _same(users.sort("user_id"), single.users)
+        _same(pl.read_parquet(result.snapshot / "accounts.parquet"), single.accounts)
+        assert result.stats == {"users": single.users.height, "accounts": single.accounts.height, **single.stats}
+        assert not list(result.snapshot.parent.glob(".tmp-*")) and not list(result.snapshot.glob("pql-*"))
