@@ -1,5 +1,7 @@
 """Benchmark: pql score (polars engine) vs the same rules hand-written in Polars and DuckDB, and the
 duckdb / spark engines. Each variant runs in its own process; peak RSS is that process's ru_maxrss.
+Every variant ends as `pql score` does, with the scored users and accounts written to Parquet files
+(`scoring.score` writes a snapshot, removed after each run; the hand-written ones write their frames).
 
 BENCH_SCALE=1.0 => 1M users / 125k accounts / 50M events (default 0.1). Data goes to bench/data/.
 BENCH_SKIP=spark,duckdb leaves out the variants whose label contains one of the words.
@@ -10,8 +12,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -136,7 +140,15 @@ def hand_polars() -> None:
     acct = out.lazy().filter(pl.col("account_id").is_not_null()).group_by("account_id").agg(
         pl.len().alias("users"), pl.col("is_pql").sum().alias("pql_users"), pl.col("projects_30d").sum()
     ).with_columns(pqa=pl.col("pql_users") / pl.col("users") >= 0.5).collect()
-    print(out.height, acct.height)
+    _write_results(out, acct)
+
+
+def _write_results(users: Any, accounts: Any) -> None:
+    """Every variant ends as `pql score` does: the scored users and accounts in Parquet files."""
+    with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
+        users.write_parquet(Path(tmp) / "users.parquet", statistics=False)
+        accounts.write_parquet(Path(tmp) / "accounts.parquet", statistics=False)
+    print(users.height, accounts.height)
 
 
 def hand_duckdb() -> None:
@@ -150,15 +162,16 @@ def hand_duckdb() -> None:
     from pqlcli.workspace import Workspace
 
     users, accounts = mod.hand_written(Workspace.open(DATA), load(CONFIG).as_of())
-    print(users.height, accounts.height)
+    _write_results(users, accounts)
 
 
 def pql_engine(name: str) -> None:
     from pqlcli import config, scoring
     from pqlcli.workspace import Workspace
 
-    r = scoring.compute(Workspace.open(DATA), config.load(CONFIG), engine_name=name)
-    print(r.users.height, r.accounts.height)
+    r = scoring.score(Workspace.open(DATA), config.load(CONFIG), engine=name)  # writes a snapshot, as `pql score`
+    shutil.rmtree(r.snapshot)
+    print(r.stats["users"], r.stats["accounts"])
 
 
 VARIANTS = {

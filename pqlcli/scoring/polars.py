@@ -711,7 +711,7 @@ def _stored_users(
     users_in = ensure(inputs.users, plan.inputs["users"])
     with tempfile.TemporaryDirectory(prefix="pql-users-") as tmp:
         users_in.with_columns((split // per_pass).alias("__b")).sink_parquet(
-            pl.PartitionBy(tmp, key="__b", include_key=False, approximate_bytes_per_file=None), mkdir=True)
+            pl.PartitionBy(tmp, key="__b", include_key=False, approximate_bytes_per_file=None), mkdir=True, compression="lz4")
         for b, frame in enumerate(batches):
             files = sorted(Path(tmp).glob(f"__b={b}/*.parquet"))
             mine = pl.scan_parquet(files) if files else pl.LazyFrame(schema=users_in.collect_schema())
