@@ -90,8 +90,8 @@ def score(
     back lazily from the snapshot."""
     runner = runners.engine(engine)
     inputs = Inputs.from_workspace(ws)
+    when = loaded.as_of(as_of)  # a bad --as-of is reported before the tables are checked
     checked = plan(loaded, inputs)
-    when = loaded.as_of(as_of)
     earlier = ws.snapshots()
     previous = earlier[-1].path if earlier else None
     with snapshot.new_snapshot(ws) as draft:
