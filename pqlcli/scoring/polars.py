@@ -737,15 +737,13 @@ def _buckets_per_pass(stored: list[pl.LazyFrame]) -> int:
     (the row counts are a metadata read)."""
     rows = sum(int(f.select(pl.len()).collect().item()) for f in stored)  # one at a time: 4096 at once exhaust the IO threads
     mean = max(1.0, rows / len(stored))
-    return max(1, min(len(stored), int(EVENTS_PER_PASS // mean)))
+    # at most 32 buckets at once: each is its own files, and hundreds read in one query exhaust the IO threads
+    return max(1, min(len(stored), 32, int(EVENTS_PER_PASS // mean)))
 
 
 def _stored_setup(plan: ScoringPlan, inputs: Inputs) -> tuple[Inputs, AccountSide, dict[str, int]]:
-    """The small tables read once (accounts, firmographics), the account side collected once, zero stats."""
-    from dataclasses import replace
-
-    small = replace(inputs, accounts=inputs.accounts.collect().lazy(), firmographics=inputs.firmographics.collect().lazy())
-    return small, account_side(plan, small).collected(), dict.fromkeys(("excluded_users", "events_unknown_users", "events_after_as_of"), 0)
+    """The account side collected once (every pass joins its users to it), zero stats."""
+    return inputs, account_side(plan, inputs).collected(), dict.fromkeys(("excluded_users", "events_unknown_users", "events_after_as_of"), 0)
 
 
 def _kept(side: AccountSide) -> pl.LazyFrame:

@@ -69,7 +69,7 @@ def _same(got: pl.DataFrame, want: pl.DataFrame) -> None:
 
 
 # events per scoring pass: 1 = one stored bucket per pass; 1000 = several consecutive buckets per pass
-# (2 of 7, the last pass one bucket; 204 of 512); the default = every bucket in one pass at this size
+# (2 of 7, the last pass one bucket; 32 of 512, the most a pass reads); the default = every bucket in one pass at this size
 PER_PASS = (1, 1000, emitter.EVENTS_PER_PASS)
 
 
