@@ -8,7 +8,7 @@ rows and no UDFs. This module translates the plan (``scoring/plan.py``) and deci
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -765,29 +765,38 @@ def score_stored_to(
     as_of: datetime,
     target: Path,
     finish: Callable[[pl.LazyFrame], pl.LazyFrame],
+    schema: Mapping[str, Any],
     stored: list[pl.LazyFrame] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Score a bucketed workspace with bounded memory: each pass's scored users go to a temporary Parquet
-    file as soon as they are scored; the account roll-ups run over those files (only the columns they
-    read); the users are made final by ``finish`` (the snapshot's columns and types, routing) and streamed
-    into ``target`` pass after pass, each pass in ``user_id`` order (a k-way merge into one global order
-    cost more time and memory than the whole scoring run; readers do not depend on the row order).
+    """Score a bucketed workspace with bounded memory, writing the users into ``target`` (Parquet).
+
+    The passes run inside one streaming ``sink_parquet``: a Polars IO source yields each pass's scored
+    users, made final by ``finish`` (``schema``: the snapshot's columns and types, routing), so every
+    user is encoded once, straight into ``target``, pass after pass (each pass in ``user_id`` order; a
+    k-way merge into one global order cost more time and memory than the whole run; readers do not depend
+    on the row order). Only the columns the account roll-ups read (the metrics, the hidden day words,
+    ``signup_at``, ``is_pql``) are kept, in a temporary Parquet file per pass, and rolled up at the end.
     Returns the scored accounts and the run statistics; peak memory is one pass, never every user."""
     import tempfile
+
+    from polars.io.plugins import register_io_source
 
     stored = stored if stored is not None else inputs.event_buckets
     assert stored
     small, side, stats = _stored_setup(plan, inputs)
     with tempfile.TemporaryDirectory(prefix="pql-scored-", dir=target.parent) as tmp:
-        files = []
-        for b, users in enumerate(_stored_users(plan, small, as_of, stored, "streaming", side, stats)):
-            files.append(Path(tmp) / f"{b:05d}.parquet")
-            users.write_parquet(files[-1], compression="lz4")
-            del users
-        scored = pl.scan_parquet(files)
-        rolled = scored.select(pl.col(_rollup_columns(plan)), cs.starts_with("__days_"))
-        accounts = account_scores(plan, _kept(side), rolled, as_of).collect(engine="in-memory")
-        finish(scored.drop(cs.starts_with("__days_"))).sink_parquet(target, statistics=False)
+        files: list[Path] = []
+
+        def passes(with_columns: list[str] | None, *_: Any) -> Iterator[pl.DataFrame]:
+            for b, users in enumerate(_stored_users(plan, small, as_of, stored, "streaming", side, stats)):
+                files.append(Path(tmp) / f"{b:05d}.parquet")
+                users.select(pl.col(_rollup_columns(plan)), cs.starts_with("__days_")).write_parquet(files[-1], compression="lz4")
+                done = finish(users.drop(cs.starts_with("__days_")).lazy()).collect(engine="in-memory")
+                del users
+                yield done if with_columns is None else done.select(with_columns)
+
+        register_io_source(passes, schema=pl.Schema(schema)).sink_parquet(target, statistics=False)
+        accounts = account_scores(plan, _kept(side), pl.scan_parquet(files), as_of).collect(engine="in-memory")
     return accounts, stats
 
 

@@ -315,7 +315,10 @@ def run_to(
 
         return route(users, plan.user_routes, "user_id")
 
-    accounts, stats = polars_emitter.score_stored_to(plan, inputs, as_of, users_path, finish, stored)
+    from pqlcli.scoring.routing import ROUTING_COLUMNS
+
+    schema = {**plan.users_out, **(ROUTING_COLUMNS if plan.user_routes else {})}
+    accounts, stats = polars_emitter.score_stored_to(plan, inputs, as_of, users_path, finish, schema, stored)
     accounts = _conform(accounts, plan.accounts_out, "account_id")
     if plan.user_routes:
         from pqlcli.scoring.routing import route
