@@ -602,25 +602,25 @@ def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, reje
     _check_rate(ws, kind, read, rejects, rejects_tmp, stamp, opts)
     keys = [key, SOURCE]
     # a newer row for the same id later in the input wins
-    new = numeric_traits(pl.scan_parquet(staged), SCHEMAS[kind])[0].with_row_index("_order").unique(subset=keys, keep="last").sort("_order").drop("_order")
+    rows = numeric_traits(pl.scan_parquet(staged), SCHEMAS[kind])[0]
+    new = rows.with_row_index("_order").unique(subset=keys, keep="last").sort("_order").drop("_order").collect()
     seq = int(datetime.now(UTC).timestamp() * 1_000_000)
-    compare = [c for c in new.collect_schema() if c not in keys]
-    added, updated = _entity_changes(ws.scan_or_none(records), new, keys, compare)
+    old = ws.scan_or_none(records)
+    # the first import of a kind: every record is new (no change detection, no merge with stored records)
+    added, updated = (new.height, 0) if old is None else _entity_changes(old, new.lazy(), keys, [c for c in new.columns if c not in keys])
     if added or updated:
         new = new.with_columns(pl.lit(seq, pl.Int64).alias(SEQ))
-        old = ws.scan_or_none(records)
-        table = new if old is None else pl.concat([old.join(new.select(keys), on=keys, how="anti"), new], how="diagonal_relaxed")
-        ws.write_table(records, table.collect())
+        table = new if old is None else pl.concat([old.join(new.lazy().select(keys), on=keys, how="anti"), new.lazy()],
+                                                  how="diagonal_relaxed").collect()
+        ws.write_table(records, table)
     return IngestResult(kind, read=read, added=added, updated=updated,
                         duplicates=read - added - updated - rejects.rejected - rejects.skipped)
 
 
 def _entity_changes(old: Any, new: Any, keys: list[str], compare: list[str]) -> tuple[int, int]:
-    """(new records, changed records) of ``new`` against the stored records ``old``."""
+    """(new records, changed records) of ``new`` against the stored records ``old`` (both lazy)."""
     import polars as pl
 
-    if old is None:
-        return int(new.select(pl.len()).collect().item()), 0
     old_cols = list(old.collect_schema())
     old_h = old.select(*keys, *[(pl.col(c) if c in old_cols else pl.lit(None)).alias(c) for c in compare])
     old_h = old_h.select(*keys, _row_hash(compare).alias("_old"))

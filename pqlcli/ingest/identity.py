@@ -88,23 +88,35 @@ def _attribute_edges(records: pl.LazyFrame, kind: str) -> pl.LazyFrame:
         domain = pl.col("domain") if "domain" in records.collect_schema() else pl.lit(None, pl.String)
         attr = pl.when(domain.is_in(sorted(free_email_domains()))).then(None).otherwise(domain)
     keyed = records.select(pl.col(key).alias("a"), attr.alias("_attr")).filter(pl.col("_attr").is_not_null())
-    hub = keyed.group_by("_attr").agg(pl.col("a").min().alias("b"))
+    # one group-by finds the values shared by more than one id (usually few): only their records are joined
+    hub = (keyed.group_by("_attr").agg(pl.col("a").min().alias("b"), pl.col("a").max().alias("_last"))
+           .filter(pl.col("b") != pl.col("_last")).drop("_last"))
     return keyed.join(hub, on="_attr").select("a", "b").filter(pl.col("a") != pl.col("b"))
 
 
 def id_map(ws: Workspace, kind: str) -> pl.DataFrame:
-    """``id -> canonical`` (plus ``source``) for every id of ``kind`` the workspace knows."""
+    """``id -> canonical`` for every id of ``kind`` that shares its person (or account) with another id.
+
+    An id not listed is its own canonical id: only the ids of an email, domain or identity link shared
+    by more than one id can merge, so only they go through :func:`components` (with the rank of their
+    records); on data without merges this is one group-by of the emails (or domains) and no more.
+    """
     key = KEYS[kind]
-    records = ws.scan(RECORDS[kind]) if ws.has_table(RECORDS[kind]) else None
-    empty_edges = pl.DataFrame(schema={"a": pl.String, "b": pl.String})
-    if records is None:
-        nodes = pl.DataFrame(schema={"id": pl.String, "rank": pl.Int32})
-        edges = empty_edges
-    else:
-        nodes = records.select(pl.col(key).alias("id"), _rank(kind).cast(pl.Int32).alias("rank")).collect()
-        edges = _attribute_edges(records, kind).collect()
-    links = ws.scan(LINKS).filter(pl.col("kind") == kind).select("a", "b").collect() if ws.has_table(LINKS) else empty_edges
-    return components(nodes, pl.concat([edges, links], how="vertical_relaxed"))
+    records = ws.scan_or_none(RECORDS[kind])
+    edges = [] if records is None else [_attribute_edges(records, kind)]
+    if ws.has_table(LINKS):
+        edges.append(ws.scan(LINKS).filter(pl.col("kind") == kind).select("a", "b"))
+    found = pl.concat(edges, how="vertical_relaxed").collect() if edges else _EMPTY_EDGES
+    if found.is_empty():
+        return pl.DataFrame(schema={"id": pl.String, "canonical": pl.String})
+    ends = pl.concat([found["a"], found["b"]]).unique().to_frame("id").lazy()
+    nodes = (_EMPTY_NODES if records is None else
+             records.select(pl.col(key).alias("id"), _rank(kind).cast(pl.Int32).alias("rank")).join(ends, on="id", how="semi").collect())
+    return components(nodes, found)
+
+
+_EMPTY_EDGES = pl.DataFrame(schema={"a": pl.String, "b": pl.String})
+_EMPTY_NODES = pl.DataFrame(schema={"id": pl.String, "rank": pl.Int32})
 
 
 def _precedence_rank(column: str, rule: str | Sequence[str]) -> pl.Expr:
@@ -132,16 +144,34 @@ def _pick(column: str, rule: str | Sequence[str] | None, key: str) -> pl.Expr:
 
 
 def _merged_table(records: pl.LazyFrame, mapping: pl.DataFrame, kind: str,
-                  precedence: Mapping[str, str | Sequence[str]]) -> pl.LazyFrame:
+                  precedence: Mapping[str, str | Sequence[str]]) -> pl.DataFrame:
+    """One row per person (or account): a person with one record is that record as it is (what
+    :func:`_picked` gives for a group of one), the others go through :func:`_picked`."""
+    key = KEYS[kind]
+    columns = _columns(records, key)
+    joined = (records.join(mapping.lazy().select(pl.col("id").alias(key), "canonical"), on=key, how="left")
+              .with_columns(pl.coalesce("canonical", key).alias("canonical")).collect())
+    shared = joined.select(pl.col("canonical").is_duplicated()).to_series()
+    single = joined.filter(~shared).select(pl.col("canonical").alias(key), *columns)
+    merged = _picked(joined.filter(shared).lazy(), key, columns, precedence).collect()
+    return pl.concat([single, merged], how="vertical_relaxed").sort(key)
+
+
+def _columns(records: pl.LazyFrame, key: str) -> list[str]:
+    """The trait columns of the records in a stable order, whatever the ingest order."""
     from pqlcli.workspace.schema import SCHEMAS
 
-    key = KEYS[kind]
-    present = [c for c in records.collect_schema() if c not in (key, SOURCE, SEQ)]
-    canonical = [c for c in SCHEMAS[kind].columns if c in present]  # a stable order, whatever the ingest order
-    columns = canonical + sorted(c for c in present if c not in canonical)
-    joined = records.join(mapping.lazy().select(pl.col("id").alias(key), "canonical"), on=key, how="left")
+    kind = next(k for k, v in KEYS.items() if v == key)
+    present = [c for c in records.collect_schema() if c not in (key, SOURCE, SEQ, "canonical")]
+    canonical = [c for c in SCHEMAS[kind].columns if c in present]
+    return canonical + sorted(c for c in present if c not in canonical)
+
+
+def _picked(joined: pl.LazyFrame, key: str, columns: list[str], precedence: Mapping[str, str | Sequence[str]]) -> pl.LazyFrame:
+    """The general path: records (with their ``canonical`` id) grouped by person, each trait picked by
+    its precedence rule."""
     merged = joined.group_by("canonical").agg([_pick(c, precedence.get(c), key).alias(c) for c in columns])
-    return merged.rename({"canonical": key}).select(key, *columns).sort(key)
+    return merged.rename({"canonical": key}).select(key, *columns)
 
 
 def _changed(mapping: pl.DataFrame) -> pl.DataFrame:
@@ -161,9 +191,9 @@ def resolve(ws: Workspace, precedence: Mapping[str, str | Sequence[str]] | None 
         if not ws.has_table(RECORDS[kind]):
             continue
         table = _merged_table(ws.scan(RECORDS[kind]), maps[kind], kind, rules)
-        if "account_id" in table.collect_schema():
+        if "account_id" in table.columns and account_alias.height:
             table = table.with_columns(pl.col("account_id").replace(account_alias["id"], account_alias["canonical"]))
-        ws.write_table(kind, table.collect())
+        ws.write_table(kind, table)
     moved = {kind: _moved(ws, kind, mapping) for kind, mapping in maps.items()}
     parts = rekey_events(ws, moved["users"], moved["accounts"]) if moved["users"].height or moved["accounts"].height else 0
     _write_identities(ws, maps)
@@ -172,20 +202,27 @@ def resolve(ws: Workspace, precedence: Mapping[str, str | Sequence[str]] | None 
 
 def _moved(ws: Workspace, kind: str, mapping: pl.DataFrame) -> pl.DataFrame:
     """Ids whose canonical id differs from the one the stored events were keyed with (the last
-    ``identities``); an id new to the workspace moves when it is not its own canonical id."""
-    before = canonical_ids(ws, kind, everyone=True)
-    joined = mapping.join(before.rename({"canonical": "_before"}), on="id", how="left")
-    return joined.filter(pl.col("canonical") != pl.col("_before").fill_null(pl.col("id"))).select("id", "canonical")
+    ``identities``). Both sides list only ids that share their person with another id (an id on
+    neither side is its own canonical id), so an id moves when it joins a person, leaves one, or its
+    person's canonical id changes."""
+    before = canonical_ids(ws, kind, everyone=True).rename({"canonical": "_before"})
+    joined = mapping.join(before, on="id", how="full", coalesce=True)
+    now = pl.coalesce("canonical", "id")
+    return joined.filter(now != pl.coalesce("_before", "id")).select("id", now.alias("canonical"))
 
 
 def _write_identities(ws: Workspace, maps: dict[str, pl.DataFrame]) -> None:
-    """``identities``: kind, alias, canonical_id, source (where the id was seen), record (it has a record)."""
+    """``identities``: kind, alias, canonical_id, source (where the id was seen), record (it has a record),
+    for every id that shares its person (or account) with another id. An id alone in its person has no
+    row (see :func:`aliases_of`): on data without merges the table is empty."""
     frames = []
     for kind, mapping in maps.items():
+        ids = mapping.lazy().select("id")
         sources = []
         if ws.has_table(RECORDS[kind]):
-            sources.append(ws.scan(RECORDS[kind]).select(pl.col(KEYS[kind]).alias("id"), pl.col(SOURCE).alias("source"),
-                                                         pl.lit(True).alias("record")))
+            records = ws.scan(RECORDS[kind]).select(pl.col(KEYS[kind]).alias("id"), pl.col(SOURCE).alias("source"),
+                                                    pl.lit(True).alias("record"))
+            sources.append(records.join(ids, on="id", how="semi"))
         if ws.has_table(LINKS):
             links = ws.scan(LINKS).filter(pl.col("kind") == kind)
             sources += [links.select(pl.col(end).alias("id"), "source", pl.lit(False).alias("record")) for end in ("a", "b")]
@@ -259,7 +296,8 @@ def _move_to_buckets(commit: Any, rekeyed: pl.LazyFrame, part: Path, home: int, 
 
 def canonical_ids(ws: Workspace, kind: str = "users", everyone: bool = False) -> pl.DataFrame:
     """``id`` -> ``canonical`` for the aliases of ``kind`` (ids that are not their own canonical id;
-    ``everyone``: every id)."""
+    ``everyone``: every id of the ``identities`` table, i.e. also the canonical ids of persons with
+    aliases; an id not listed is its own canonical id)."""
     if not ws.has_table(IDENTITIES):
         return pl.DataFrame(schema={"id": pl.String, "canonical": pl.String})
     rows = ws.scan(IDENTITIES).filter(pl.col("kind") == kind.rstrip("s"))
@@ -278,10 +316,22 @@ def aliases_of(ws: Workspace | str | os.PathLike[str], record_id: str, kind: str
     table = ws.scan(IDENTITIES).filter(pl.col("kind") == kind.rstrip("s"))
     owner = table.filter(pl.col("alias") == record_id).select("canonical_id").collect()
     if owner.is_empty():
-        return []
+        return _alone(ws, record_id, kind)
     rows = table.filter(pl.col("canonical_id") == owner.item(0, 0)).collect()
     return [{"alias": r["alias"], "source": r["source"], "canonical": r["alias"] == r["canonical_id"],
              "record": r["record"]} for r in rows.to_dicts()]
+
+
+def _alone(ws: Workspace, record_id: str, kind: str) -> list[dict[str, Any]]:
+    """The one id of a person (or account) known by no other id: such an id has no ``identities`` row,
+    its records say where it was seen. [] if there is no record under it either."""
+    plural = kind.rstrip("s") + "s"
+    if not ws.has_table(RECORDS[plural]):
+        return []
+    seen = ws.scan(RECORDS[plural]).filter(pl.col(KEYS[plural]) == record_id).select(pl.col(SOURCE).unique().sort()).collect()
+    if seen.is_empty():
+        return []
+    return [{"alias": record_id, "source": ", ".join(seen[SOURCE].to_list()), "canonical": True, "record": True}]
 
 
 def identity_status(ws: Workspace, examples: int = 5) -> dict[str, Any]:

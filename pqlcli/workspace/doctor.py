@@ -290,7 +290,11 @@ def identity_numbers(ws: Workspace, events: pl.LazyFrame | None) -> dict[str, An
               .agg(pl.col("alias").n_unique().alias("aliases")).filter(pl.col("aliases") > 1).sort("canonical_id"))
     out: dict[str, Any] = {"merged_users": _count(merged), "merged_examples": _examples(merged, "canonical_id")}
     if events is not None:
-        known = users.filter(pl.col("record")).select(pl.col("canonical_id").alias("user_id")).unique()
+        # a person known by one id only has no identities row: the users table lists every person
+        known = users.filter(pl.col("record")).select(pl.col("canonical_id").alias("user_id"))
+        if ws.has_table("users"):
+            known = pl.concat([known, ws.scan("users").select(pl.col("user_id").cast(pl.String))])
+        known = known.unique()
         orphan = events.join(known, on="user_id", how="anti")
         out["events_of_no_known_person"] = _count(orphan)
         out["orphan_examples"] = _examples(orphan.select("user_id").unique(maintain_order=True), "user_id")
