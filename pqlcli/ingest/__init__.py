@@ -210,10 +210,10 @@ def _merge(ws: Workspace, kind: str, good: Any, rejects: _Rejects, tmp: Path, st
             _apply_resolution(None, identity.resolve(ws, opts.precedence))
         result = _merge_events(ws, good, rejects, rejects_tmp, tmp, stamp, opts)
     else:
-        result = _merge_entities(ws, kind, good, rejects, rejects_tmp, tmp, opts, stamp)
+        result, written = _merge_entities(ws, kind, good, rejects, rejects_tmp, tmp, opts, stamp)
         if opts.precedence:
             identity.save_precedence(ws, opts.precedence)
-        _apply_resolution(result, identity.resolve(ws, opts.precedence))
+        _apply_resolution(result, identity.resolve(ws, opts.precedence, {kind: written} if written is not None else None))
     if rejects.written:
         target = ws.rejects_path(kind, stamp)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -334,8 +334,6 @@ def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path,
     """
     import polars as pl
 
-    from pqlcli.ingest.strict import first_reasons
-
     # zstd level 1: ~15 % less CPU than the default level for ~3 % larger files (the staged events become the part).
     # The sources' rows are counted after it: counting in the same collect_all measured ~130 MB more peak memory.
     if bucket is None:
@@ -349,6 +347,25 @@ def _sink_outputs(good: Any, rejects: _Rejects, staged: Path, rejects_tmp: Path,
     if files:
         stats = pl.scan_parquet(files).select(pl.len().alias("n"), *[pl.col(c).null_count() for c in rejects.nullable]).collect()
         usable, nulls = int(stats["n"][0]), {c: int(stats[c][0]) for c in rejects.nullable}
+    return _count_rejects(rejects, rejects_tmp, what, usable, nulls, total)
+
+
+def _collect_outputs(good: Any, rejects: _Rejects, rejects_tmp: Path, what: str) -> tuple[Any, int]:
+    """Like :func:`_sink_outputs`, but the usable rows are kept in memory (users and accounts, which
+    are rewritten whole anyway): (the rows as a DataFrame, the rows read)."""
+    frame = _collect([good], what)[0]
+    nulls = {c: frame[c].null_count() for c in rejects.nullable}
+    return frame, _count_rejects(rejects, rejects_tmp, what, frame.height, nulls, None)
+
+
+def _count_rejects(rejects: _Rejects, rejects_tmp: Path, what: str, usable: int, nulls: dict[str, int],
+                   total: int | None) -> int:
+    """The rows read; when some are missing from the ``usable`` rows written (or an optional value was
+    set to NULL), a second pass writes the rejects to ``rejects_tmp`` and counts them in ``rejects``."""
+    import polars as pl
+
+    from pqlcli.ingest.strict import first_reasons
+
     if total is None:
         total = _source_rows(rejects, what)
     if total - rejects.skipped == usable and not any(nulls.values()):
@@ -584,12 +601,13 @@ def _new_rows(ws: Workspace, files: list[Path], bucket: int, n: int, tmp: Path, 
 
 
 def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, rejects_tmp: Path,
-                    tmp: Path, opts: IngestOptions, stamp: str = "") -> IngestResult:
+                    tmp: Path, opts: IngestOptions, stamp: str = "") -> tuple[IngestResult, Any]:
     """Upsert the rows into the records of their source (keyed by source and id); the ``users`` /
-    ``accounts`` table is then derived from the records by :func:`pqlcli.ingest.identity.resolve`."""
+    ``accounts`` table is then derived from the records by :func:`pqlcli.ingest.identity.resolve`.
+    Returns the result and the records table written (None when nothing changed)."""
     import polars as pl
 
-    from pqlcli.ingest.identity import RECORDS, SEQ, SOURCE
+    from pqlcli.ingest.identity import RECORDS, SEQ, SOURCE, ZSTD_LEVEL
     from pqlcli.ingest.traits import numeric_traits
     from pqlcli.workspace.schema import SCHEMAS
 
@@ -597,24 +615,24 @@ def _merge_entities(ws: Workspace, kind: str, good: Any, rejects: _Rejects, reje
     assert key is not None
     records = RECORDS[kind]
     _adopt_legacy_table(ws, kind)
-    staged = tmp / "staged.parquet"
-    read = _sink_outputs(good, rejects, staged, rejects_tmp, kind)
+    frame, read = _collect_outputs(good, rejects, rejects_tmp, kind)
     _check_rate(ws, kind, read, rejects, rejects_tmp, stamp, opts)
     keys = [key, SOURCE]
-    # a newer row for the same id later in the input wins
-    rows = numeric_traits(pl.scan_parquet(staged), SCHEMAS[kind])[0]
-    new = rows.with_row_index("_order").unique(subset=keys, keep="last").sort("_order").drop("_order").collect()
+    new = numeric_traits(frame.lazy(), SCHEMAS[kind])[0].collect()
+    if new.select(pl.struct(keys).n_unique()).item() != new.height:  # a newer row for the same id later in the input wins
+        new = new.unique(subset=keys, keep="last", maintain_order=True)
     seq = int(datetime.now(UTC).timestamp() * 1_000_000)
     old = ws.scan_or_none(records)
     # the first import of a kind: every record is new (no change detection, no merge with stored records)
     added, updated = (new.height, 0) if old is None else _entity_changes(old, new.lazy(), keys, [c for c in new.columns if c not in keys])
+    table = None
     if added or updated:
         new = new.with_columns(pl.lit(seq, pl.Int64).alias(SEQ))
         table = new if old is None else pl.concat([old.join(new.lazy().select(keys), on=keys, how="anti"), new.lazy()],
                                                   how="diagonal_relaxed").collect()
-        ws.write_table(records, table)
+        ws.write_table(records, table, ZSTD_LEVEL)
     return IngestResult(kind, read=read, added=added, updated=updated,
-                        duplicates=read - added - updated - rejects.rejected - rejects.skipped)
+                        duplicates=read - added - updated - rejects.rejected - rejects.skipped), table
 
 
 def _entity_changes(old: Any, new: Any, keys: list[str], compare: list[str]) -> tuple[int, int]:

@@ -58,12 +58,13 @@ def write_json(target: str | os.PathLike[str], obj: Any, *, private: bool = Fals
     write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", private=private)
 
 
-def write_parquet(target: str | os.PathLike[str], frame: Any) -> None:
-    """Write a polars DataFrame or LazyFrame to Parquet atomically (a LazyFrame is streamed)."""
+def write_parquet(target: str | os.PathLike[str], frame: Any, compression_level: int | None = None) -> None:
+    """Write a polars DataFrame or LazyFrame to Parquet atomically (a LazyFrame is streamed); zstd at
+    ``compression_level`` (Polars' default level if None)."""
     import polars as pl
 
     with atomic_path(target, suffix=".parquet") as tmp:
         if isinstance(frame, pl.LazyFrame):
-            frame.sink_parquet(tmp)
+            frame.sink_parquet(tmp, compression_level=compression_level)
         else:
-            frame.write_parquet(tmp)
+            frame.write_parquet(tmp, compression_level=compression_level)

@@ -152,12 +152,12 @@ class Workspace:
                 for c, dtype in schema.items()]))
         return frames
 
-    def write_table(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> None:
-        """Replace a single-file table atomically."""
+    def write_table(self, name: str, frame: pl.DataFrame | pl.LazyFrame, compression_level: int | None = None) -> None:
+        """Replace a single-file table atomically (zstd at ``compression_level``, Polars' default if None)."""
         if name in PARTITIONED:
             raise ValueError(f"{name} is partitioned; use add_part()")
         self.root.mkdir(parents=True, exist_ok=True)
-        atomic.write_parquet(self.table_path(name), frame)
+        atomic.write_parquet(self.table_path(name), frame, compression_level)
 
     def add_part(self, name: str, frame: pl.DataFrame | pl.LazyFrame, part_id: str) -> Path:
         """Add one part to a partitioned table atomically (bucketed events: one part per bucket, all
