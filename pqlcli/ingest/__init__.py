@@ -414,27 +414,18 @@ def _event_ids(schema: dict[str, Any], extras: list[str]) -> Any:
     return pl.coalesce(pl.col("event_id"), event_id_expr(schema, extras, where=pl.col("event_id").is_null()))
 
 
-def _joined(good: Any, table: Any, on: str, target: str, fill_only: bool) -> Any:
-    """``good`` with ``target`` looked up in ``table`` (columns ``on`` and ``__found``, ``on`` unique):
-    where the event has none (``fill_only``), or wherever ``table`` has a value.
+def _joined(good: Any, table: Any, on: str) -> Any:
+    """``good`` with ``on`` replaced by its value in ``table`` (columns ``on`` and ``__found``, ``on``
+    unique) where ``table`` has one: the canonical id of an alias.
 
     A streaming left join that keeps the events' order: its hash table is built once from ``table`` (the
-    users' or aliases' ids) and every batch of events probes it, so memory is ``table``'s ids, not the
-    events'. (``replace_strict`` with the ids as its mapping measured 1.5x the peak memory at 50k users,
-    and grew with them.)"""
+    aliases' ids) and every batch of events probes it, so memory is ``table``'s ids, not the events'.
+    (``replace_strict`` with the ids as its mapping measured 1.5x the peak memory at 50k users, and grew
+    with them.)"""
     import polars as pl
 
     joined = good.join(table.unique(on, keep="any"), on=on, how="left", maintain_order="left")
-    found = pl.coalesce(target, "__found") if fill_only else pl.coalesce("__found", target)
-    return joined.with_columns(found.alias(target)).drop("__found")
-
-
-def _account_from_users(ws: Workspace, good: Any) -> Any:
-    """``good`` with ``account_id`` taken from the users table where the event has none."""
-    import polars as pl
-
-    owners = ws.scan("users").select(pl.col("user_id").cast(pl.String), pl.col("account_id").cast(pl.String).alias("__found"))
-    return _joined(good, owners.drop_nulls("user_id"), "user_id", "account_id", fill_only=True)
+    return joined.with_columns(pl.coalesce("__found", on).alias(on)).drop("__found")
 
 
 # dedupe checks hash ids into buckets of at most this many rows, so their memory does not grow with the input
@@ -482,7 +473,12 @@ EVENT_EXTRAS = ("source_user_id", "source")  # the raw id the export used, and t
 
 
 def _canonical_events(ws: Workspace, good: Any) -> tuple[Any, list[str]]:
-    """Events keyed by the person's canonical id (``source_user_id`` keeps the raw one), with ids."""
+    """Events keyed by the person's canonical id (``source_user_id`` keeps the raw one), with ids.
+
+    ``account_id`` is the export's own (its canonical account), NULL where the export has none: an
+    event's account is then its user's, taken from the users table when read
+    (:meth:`~pqlcli.workspace.Workspace.scan_events_with_accounts`), not stored (filling it here was
+    ~25 % of an events ingest, and nothing that scores reads it)."""
     import polars as pl
 
     from pqlcli.ingest.identity import canonical_ids
@@ -499,9 +495,7 @@ def _canonical_events(ws: Workspace, good: Any) -> tuple[Any, list[str]]:
         aliases = canonical_ids(ws, kind)
         if aliases.height:
             table = aliases.lazy().select(pl.col("id").alias(column), pl.col("canonical").alias("__found"))
-            good = _joined(good, table, column, column, fill_only=False)
-    if ws.has_table("users") and "account_id" in ws.scan("users").collect_schema():
-        good = _account_from_users(ws, good)
+            good = _joined(good, table, column)
     return good.select([*EVENTS.columns, *EVENT_EXTRAS, *extras]), extras
 
 

@@ -108,6 +108,21 @@ class Workspace:
     def scan_or_none(self, name: str) -> pl.LazyFrame | None:
         return self.scan(name) if self.has_table(name) else None
 
+    def scan_events_with_accounts(self) -> pl.LazyFrame:
+        """The events, each with its account: the export's own ``account_id`` (what the events table
+        stores), else the account of its user in the users table (docs/ingest.md). Scoring needs no
+        such join: it rolls events up to accounts through the users."""
+        import polars as pl
+
+        events = self.scan("events")
+        users = self.scan_or_none("users")
+        if users is None or "account_id" not in users.collect_schema():
+            return events
+        owners = users.select(pl.col("user_id").cast(pl.String), pl.col("account_id").cast(pl.String).alias("__owner"))
+        joined = events.join(owners.drop_nulls("user_id").unique("user_id", keep="any"), on="user_id", how="left",
+                             maintain_order="left")
+        return joined.with_columns(pl.coalesce("account_id", "__owner").alias("account_id")).drop("__owner")
+
     # ---- events in buckets --------------------------------------------------------------------
     def event_bucket_count(self) -> int:
         """How many buckets the events table is stored in (1: one folder of parts, not bucketed)."""

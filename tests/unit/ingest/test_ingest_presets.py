@@ -131,10 +131,10 @@ def test_examples_ingest_all(ws):
     amp = ingest(ws, "events", [str(EXAMPLES / "amplitude-export.zip")], fmt="amplitude")
     assert min(seg.added, mix.added, amp.added) > 500
     assert seg.rejected == mix.rejected == amp.rejected == 0
-    events = ws.scan("events").collect()
+    events = ws.scan_events_with_accounts().collect()
     assert events["event"].is_in(["project_created", "user_invited", "viewed_pricing"]).sum() > 100
     assert events["timestamp"].max() > utc(2026, 11, 1)  # some events after as_of, on purpose
-    # account_id derived from users where the export had none
+    # account_id taken from users where the export had none
     users = ws.scan("users").collect()
     joined = events.join(users.select("user_id", pl.col("account_id").alias("ua")), on="user_id", how="left")
     assert joined.filter(pl.col("ua").is_not_null() & pl.col("account_id").is_null()).height == 0

@@ -166,8 +166,17 @@ def test_events_take_account_from_users_where_missing(tmp_path: Path, ws_path: P
                     "6,u1,zz,login,2026-10-01T00:00:00Z\n7,u3,,login,2026-10-01T00:00:00Z\n")
     ingest(ws_path, "events", [str(no_col)])
     ingest(ws_path, "events", [str(some)])
-    got = dict(Workspace(ws_path).scan("events").select("event_id", "account_id").collect().iter_rows())
+    ws = Workspace(ws_path)
+    got = dict(ws.scan_events_with_accounts().select("event_id", "account_id").collect().iter_rows())
     assert got == {"1": "a3", "2": "a1", "3": None, "4": None, "5": "a1", "6": "zz", "7": "a3"}
+    # the table stores the export's own account_id; the user's is taken when read, so a later users
+    # export that moves u1 to another account moves its events with it
+    stored = dict(ws.scan("events").select("event_id", "account_id").collect().iter_rows())
+    assert stored == {"1": None, "2": None, "3": None, "4": None, "5": None, "6": "zz", "7": None}
+    users.write_text("user_id,account_id\nu1,a9\n")
+    ingest(ws_path, "users", [str(users)])
+    got = dict(ws.scan_events_with_accounts().select("event_id", "account_id").collect().iter_rows())
+    assert got["2"] == got["5"] == "a9" and got["6"] == "zz"
     first = pl.read_parquet(sorted((ws_path / "events").glob("part-*.parquet"))[0])
     assert first["event_id"].to_list() == ["1", "2", "3", "4"]  # input order kept
 
