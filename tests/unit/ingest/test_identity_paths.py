@@ -137,3 +137,19 @@ def test_doctor_counts_events_of_lone_users_as_known(tmp_path: Path, ws_path: Pa
                                                           "u_2,login,2026-10-01\nghost,login,2026-10-02\n")])
     numbers = diagnose(Workspace(ws_path)).identities
     assert numbers is not None and numbers["events_of_no_known_person"] == 1 and numbers["orphan_examples"] == ["ghost"]
+
+
+def test_repeated_is_is_duplicated():
+    """The hash-first duplicate check that the fast paths branch on agrees with Polars' exact one, on
+    one column and several, with NULLs and empty frames."""
+    import random
+
+    from pqlcli.ingest.identity import repeated
+
+    rng = random.Random(12)
+    for _ in range(200):
+        n = rng.randint(0, 40)
+        frame = pl.DataFrame({"a": [rng.choice(["x", "y", "z", None, "w"]) for _ in range(n)],
+                              "b": [rng.choice(["p", "q", None]) for _ in range(n)]}, schema={"a": pl.String, "b": pl.String})
+        assert repeated(frame, ["a"]).to_list() == frame["a"].is_duplicated().to_list()
+        assert repeated(frame, ["a", "b"]).to_list() == frame.select(pl.struct("a", "b").is_duplicated()).to_series().to_list()
