@@ -119,7 +119,7 @@ def id_map(ws: Workspace, kind: str, records: pl.LazyFrame | None = None) -> pl.
 
     An id not listed is its own canonical id: only the ids of an email, domain or identity link shared
     by more than one id can merge, so only they go through :func:`components` (with the rank of their
-    records); on data without merges this is one group-by of the emails (or domains) and no more.
+    records); on data without merges this is one hash pass over the emails (or domains) and no more.
     ``records``: the stored records of ``kind`` if the caller holds them (else they are read).
     """
     key = KEYS[kind]
