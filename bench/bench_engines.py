@@ -233,7 +233,7 @@ def main() -> int:
     results: dict[str, tuple[float, float]] = {}
     skip = [w.strip() for w in os.environ.get("BENCH_SKIP", "").split(",") if w.strip()]  # e.g. BENCH_SKIP=spark
     for label in VARIANTS:
-        if any(w in label for w in skip):
+        if any(w.lower() in label.lower() for w in skip):
             print(f"{label}: skipped (BENCH_SKIP)")
             continue
         if "spark" in label and not has_spark:
