@@ -697,10 +697,11 @@ def run(
 def _stored_users(
     plan: ScoringPlan, inputs: Inputs, as_of: datetime, stored: list[pl.LazyFrame], engine: Any, side: AccountSide, stats: dict[str, int]
 ) -> Iterator[pl.DataFrame]:
-    """Each stored bucket's scored users (sorted by ``user_id``, with the hidden ``__days_*`` words the account
-    roll-up needs), one bucket at a time: its events pass, then its users (every user's events are in the
-    user's bucket). Adds the run statistics into ``stats``. The users are split by bucket once, into
-    temporary Parquet files (one pass), so a bucket reads only its own users."""
+    """Each pass's scored users (sorted by ``user_id``, with the hidden ``__days_*`` words the account
+    roll-up needs), one pass at a time: a pass is one or more consecutive stored buckets
+    (``_buckets_per_pass``); its events passes, then its users (every user's events are in the user's
+    bucket). Adds the run statistics into ``stats``. The users are split by pass once, into temporary
+    Parquet files (one streaming pass), so a pass reads only its own users."""
     import tempfile
     from dataclasses import replace
 
@@ -735,15 +736,16 @@ EVENTS_PER_PASS = 16_000_000
 def _buckets_per_pass(stored: list[pl.LazyFrame]) -> int:
     """How many consecutive stored buckets one pass scores: their events about ``EVENTS_PER_PASS``
     (the row counts are a metadata read)."""
-    rows = sum(int(f.select(pl.len()).collect().item()) for f in stored)  # one at a time: 4096 at once exhaust the IO threads
+    # counted one bucket at a time, and at most 32 buckets per pass: each bucket is its own files, and
+    # hundreds read in one query exhaust Polars' IO threads
+    rows = sum(int(f.select(pl.len()).collect().item()) for f in stored)
     mean = max(1.0, rows / len(stored))
-    # at most 32 buckets at once: each is its own files, and hundreds read in one query exhaust the IO threads
     return max(1, min(len(stored), 32, int(EVENTS_PER_PASS // mean)))
 
 
-def _stored_setup(plan: ScoringPlan, inputs: Inputs) -> tuple[Inputs, AccountSide, dict[str, int]]:
+def _stored_setup(plan: ScoringPlan, inputs: Inputs) -> tuple[AccountSide, dict[str, int]]:
     """The account side collected once (every pass joins its users to it), zero stats."""
-    return inputs, account_side(plan, inputs).collected(), dict.fromkeys(("excluded_users", "events_unknown_users", "events_after_as_of"), 0)
+    return account_side(plan, inputs).collected(), dict.fromkeys(("excluded_users", "events_unknown_users", "events_after_as_of"), 0)
 
 
 def _kept(side: AccountSide) -> pl.LazyFrame:
@@ -753,8 +755,8 @@ def _kept(side: AccountSide) -> pl.LazyFrame:
 def _run_stored(plan: ScoringPlan, inputs: Inputs, as_of: datetime, stored: list[pl.LazyFrame], engine: Any) -> ScoreFrames:
     """``run`` over stored buckets (``_stored_users``), every scored user held in memory; the account
     roll-ups run once over the scored users. ``score_stored_to`` is the same run with bounded memory."""
-    small, side, stats = _stored_setup(plan, inputs)
-    users = _sorted_by_id(list(_stored_users(plan, small, as_of, stored, engine, side, stats)))
+    side, stats = _stored_setup(plan, inputs)
+    users = _sorted_by_id(list(_stored_users(plan, inputs, as_of, stored, engine, side, stats)))
     accounts = account_scores(plan, _kept(side), users.lazy(), as_of).collect(engine="in-memory")
     return ScoreFrames(users.drop(cs.starts_with("__days_")), accounts, stats, as_of, list(plan.warnings))
 
@@ -783,12 +785,12 @@ def score_stored_to(
 
     stored = stored if stored is not None else inputs.event_buckets
     assert stored
-    small, side, stats = _stored_setup(plan, inputs)
+    side, stats = _stored_setup(plan, inputs)
     with tempfile.TemporaryDirectory(prefix="pql-scored-", dir=target.parent) as tmp:
         files: list[Path] = []
 
         def passes(with_columns: list[str] | None, *_: Any) -> Iterator[pl.DataFrame]:
-            for b, users in enumerate(_stored_users(plan, small, as_of, stored, "streaming", side, stats)):
+            for b, users in enumerate(_stored_users(plan, inputs, as_of, stored, "streaming", side, stats)):
                 files.append(Path(tmp) / f"{b:05d}.parquet")
                 users.select(pl.col(_rollup_columns(plan)), cs.starts_with("__days_")).write_parquet(files[-1], compression="lz4")
                 done = finish(users.drop(cs.starts_with("__days_")).lazy()).collect(engine="in-memory")
