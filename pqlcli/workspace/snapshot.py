@@ -55,7 +55,7 @@ class SnapshotManifest(BaseModel):
     config_hash: str
     config_path: str | None = None
     config: dict[str, Any] | None = Field(None, description="The validated config the scores came from.")
-    inputs: dict[str, str | None] = Field(default_factory=dict, description="Content hash per input table.")
+    inputs: dict[str, str | None] = Field(default_factory=dict, description="Fingerprint per input table (its files' names, sizes and modification times).")
     metrics: list[str]
     fit_rules: list[str]
     usage_rules: list[str]
@@ -188,16 +188,17 @@ class Snapshot:
 
 # ---- writing ----------------------------------------------------------------------------------------
 def table_fingerprint(ws: Workspace, name: str) -> str | None:
-    """A content hash of a table's files (names and bytes), None if absent."""
+    """A fingerprint of a table's files: SHA-256 over each file's name, size and modification time (ns),
+    None if absent. pql never changes a file in place (every write is a new file renamed into place), so
+    any change to a table changes its fingerprint. Hashing every byte instead cost 1.6 s of a 12 s score
+    at 1M users and 10.6 s at 10M (docs/performance.md)."""
     if not ws.has_table(name):
         return None
     path = ws.table_path(name)
     h = hashlib.sha256()
     for f in ws.table_files(name):
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        st = f.stat()
+        h.update(f"{f.relative_to(path) if path.is_dir() else f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 

@@ -115,3 +115,20 @@ def test_scoring_writes_a_versioned_manifest(tmp_path):
     snap = ws.snapshot("latest")
     assert snap.path == result.snapshot and snap.manifest.config_hash == load_config(cfg_path).sha256
     assert snap.manifest.fit_rules == ["big"] and snap.read("users")["user_id"].to_list() == ["u1"]
+
+
+def test_input_fingerprints_change_with_the_tables_and_only_then(tmp_path):
+    ws = make_ws(
+        tmp_path / "ws",
+        users=[{"user_id": "u1", "email": "a@acme.com", "account_id": "a1"}],
+        accounts=[{"account_id": "a1", "domain": "acme.com"}],
+        events=[{"user_id": "u1", "event": "login", "timestamp": datetime(2026, 10, 30, tzinfo=UTC)}],
+    )
+    cfg_path = tmp_path / "pql.yaml"
+    cfg_path.write_text(CONFIG)
+    first = ws.snapshot(score(ws, load_config(cfg_path), AS_OF).snapshot.name).manifest.inputs
+    again = ws.snapshot(score(ws, load_config(cfg_path), AS_OF).snapshot.name).manifest.inputs
+    assert first == again and first["users"] and first["firmographics"] is None  # same tables: same fingerprints
+    ws.write_table("users", pl.DataFrame({"user_id": ["u1", "u2"], "email": ["a@acme.com", "b@acme.com"], "account_id": ["a1", "a1"]}))
+    after = ws.snapshot(score(ws, load_config(cfg_path), AS_OF).snapshot.name).manifest.inputs
+    assert after["users"] != first["users"] and after["events"] == first["events"] and after["accounts"] == first["accounts"]
