@@ -571,7 +571,7 @@ def build(
     """
     events = ensure(inputs.events, plan.inputs["events"])
     side = side or account_side(plan, inputs)
-    kept_accounts = side.accounts.filter(~pl.col("__excluded")).drop("__excluded")
+    kept_accounts = _kept(side)
 
     if metrics is None:
         metrics = user_metrics(plan, events, as_of)

@@ -73,4 +73,4 @@ def route(frame: Frame, routes: list[RoutePlan], key: str, nulls: dict[str, Any]
     )
 
 
-__all__ = ["ROUTING_COLUMNS", "pick", "round_robin", "route", "weight"]
+__all__ = ["ROUTING_COLUMNS", "Frame", "pick", "round_robin", "route", "weight"]

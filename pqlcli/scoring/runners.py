@@ -31,6 +31,7 @@ from pqlcli.scoring import polars as polars_emitter
 from pqlcli.scoring import sql
 from pqlcli.scoring.frames import Inputs, ScoreFrames
 from pqlcli.scoring.plan import ScoringPlan
+from pqlcli.scoring.routing import ROUTING_COLUMNS, Frame, route
 from pqlcli.scoring.sql.dialect import empty_select, string, transpile_statements
 from pqlcli.workspace import TABLES, Workspace
 
@@ -247,19 +248,25 @@ def conform(raw: RawResult, plan: ScoringPlan, inputs: Inputs, as_of: datetime) 
         # users in the table minus users scored: the joins keep one row per user, so the rest were excluded
         total = int(inputs.users.select(pl.len()).collect().item())
         stats["excluded_users"] = total - users.height
-    frames = ScoreFrames(users, accounts, {k: int(stats[k] or 0) for k in STATS}, as_of, list(plan.warnings))
-    return _with_routing(plan, frames)
+    return ScoreFrames(_routed_users(plan, users), _routed_accounts(plan, accounts), _stats(stats), as_of, list(plan.warnings))
 
 
-def _with_routing(plan: ScoringPlan, frames: ScoreFrames) -> ScoreFrames:
-    """Routing (``routed_owner``, ``assigned_owner``, ``routed``), once, on every engine's conformed result."""
+def _stats(stats: dict[str, Any]) -> dict[str, int]:
+    return {k: int(stats[k] or 0) for k in STATS}
+
+
+# Routing (``routed_owner``, ``assigned_owner``, ``routed``), once, on every engine's conformed result
+# (or, in ``run_to``, on each pass's users as they are written).
+def _routed_users(plan: ScoringPlan, users: Frame) -> Frame:
     if not plan.user_routes:
-        return frames
-    from pqlcli.scoring.routing import route
+        return users
+    return route(users, plan.user_routes, "user_id")
 
-    frames.users = route(frames.users, plan.user_routes, "user_id")
-    frames.accounts = route(frames.accounts, plan.account_routes, "account_id", plan.account_route_nulls)
-    return frames
+
+def _routed_accounts(plan: ScoringPlan, accounts: pl.DataFrame) -> pl.DataFrame:
+    if not plan.user_routes:
+        return accounts
+    return route(accounts, plan.account_routes, "account_id", plan.account_route_nulls)
 
 
 def _conform(df: pl.DataFrame, schema: dict[str, Any], key: str) -> pl.DataFrame:
@@ -308,23 +315,12 @@ def run_to(
         return WrittenRun(frames.accounts, frames.stats, frames.as_of, frames.warnings)
 
     def finish(users: pl.LazyFrame) -> pl.LazyFrame:
-        users = _conformed(users, plan.users_out)
-        if not plan.user_routes:
-            return users
-        from pqlcli.scoring.routing import route
-
-        return route(users, plan.user_routes, "user_id")
-
-    from pqlcli.scoring.routing import ROUTING_COLUMNS
+        return _routed_users(plan, _conformed(users, plan.users_out))
 
     schema = {**plan.users_out, **(ROUTING_COLUMNS if plan.user_routes else {})}
     accounts, stats = polars_emitter.score_stored_to(plan, inputs, as_of, users_path, finish, schema, stored)
-    accounts = _conform(accounts, plan.accounts_out, "account_id")
-    if plan.user_routes:
-        from pqlcli.scoring.routing import route
-
-        accounts = route(accounts, plan.account_routes, "account_id", plan.account_route_nulls)
-    return WrittenRun(accounts, {k: int(stats[k] or 0) for k in STATS}, as_of, list(plan.warnings))
+    accounts = _routed_accounts(plan, _conform(accounts, plan.accounts_out, "account_id"))
+    return WrittenRun(accounts, _stats(stats), as_of, list(plan.warnings))
 
 
 __all__ = ["ENGINES", "SPARK_INSTALL", "Engine", "RawResult", "WrittenRun", "conform", "engine", "run", "run_raw", "run_to", "spark_session"]

@@ -100,7 +100,8 @@ def test_no_previous_and_unknown_ids(tmp_path):
         ws.snapshot("20200101T000000Z")
 
 
-def test_scoring_writes_a_versioned_manifest(tmp_path):
+def _one_user_workspace(tmp_path: Path) -> tuple[Workspace, Path]:
+    """A workspace of one user, one account and one event, and the config scoring it."""
     ws = make_ws(
         tmp_path / "ws",
         users=[{"user_id": "u1", "email": "a@acme.com", "account_id": "a1"}],
@@ -109,6 +110,11 @@ def test_scoring_writes_a_versioned_manifest(tmp_path):
     )
     cfg_path = tmp_path / "pql.yaml"
     cfg_path.write_text(CONFIG)
+    return ws, cfg_path
+
+
+def test_scoring_writes_a_versioned_manifest(tmp_path):
+    ws, cfg_path = _one_user_workspace(tmp_path)
     result = score(ws, load_config(cfg_path), AS_OF)
     raw = json.loads((result.snapshot / "manifest.json").read_text())
     assert raw["schema_version"] == 1 and raw["engine"] == "polars" and raw["as_of"] == "2026-11-01T00:00:00+00:00"
@@ -118,14 +124,7 @@ def test_scoring_writes_a_versioned_manifest(tmp_path):
 
 
 def test_input_fingerprints_change_with_the_tables_and_only_then(tmp_path):
-    ws = make_ws(
-        tmp_path / "ws",
-        users=[{"user_id": "u1", "email": "a@acme.com", "account_id": "a1"}],
-        accounts=[{"account_id": "a1", "domain": "acme.com"}],
-        events=[{"user_id": "u1", "event": "login", "timestamp": datetime(2026, 10, 30, tzinfo=UTC)}],
-    )
-    cfg_path = tmp_path / "pql.yaml"
-    cfg_path.write_text(CONFIG)
+    ws, cfg_path = _one_user_workspace(tmp_path)
     first = ws.snapshot(score(ws, load_config(cfg_path), AS_OF).snapshot.name).manifest.inputs
     again = ws.snapshot(score(ws, load_config(cfg_path), AS_OF).snapshot.name).manifest.inputs
     assert first == again and first["users"] and first["firmographics"] is None  # same tables: same fingerprints
