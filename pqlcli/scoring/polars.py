@@ -9,7 +9,7 @@ rows and no UDFs. This module translates the plan (``scoring/plan.py``) and deci
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -528,13 +528,18 @@ def account_scores(plan: ScoringPlan, accounts: pl.LazyFrame, users: pl.LazyFram
     return acct.with_columns(_flag_columns(plan.account_pqls)).sort("account_id")
 
 
-def flagged_users(plan: ScoringPlan, inputs: Inputs, metrics: pl.LazyFrame, side: AccountSide) -> pl.LazyFrame:
-    """Every user with its context and metrics, and ``__excluded`` (by a user rule or its account's)."""
-    excluded_ids = side.accounts.filter(pl.col("__excluded")).select("account_id")
-    ctx = user_context(plan, user_base(plan, inputs, side), side)
-    ctx = _fill_metrics(ctx.join(metrics.drop("__events"), on="user_id", how="left"), plan)
+def user_frame(plan: ScoringPlan, inputs: Inputs, side: AccountSide) -> pl.LazyFrame:
+    """Every user with its context (own columns, its account's, firmographics) and ``__acct_excluded``
+    (its account is excluded by an account rule): all scoring takes from users, accounts and
+    firmographics, whatever the events. A bucketed workspace builds it once for every pass."""
+    excluded_ids = side.accounts.filter(pl.col("__excluded")).select("account_id", __acct_excluded=pl.lit(True))
+    return user_context(plan, user_base(plan, inputs, side), side).join(excluded_ids, on="account_id", how="left")
+
+
+def flagged_users(plan: ScoringPlan, users: pl.LazyFrame, metrics: pl.LazyFrame) -> pl.LazyFrame:
+    """``user_frame``'s users with their metrics and ``__excluded`` (by a user rule or its account's)."""
+    ctx = _fill_metrics(users.join(metrics.drop("__events"), on="user_id", how="left"), plan)
     ctx = _fill_activation(ctx, plan)
-    ctx = ctx.join(excluded_ids.with_columns(__acct_excluded=pl.lit(True)), on="account_id", how="left")
     ctx = ctx.with_columns(__excluded=_any(plan.exclude_users) | pl.col("__acct_excluded").fill_null(False))
     return ctx.drop("__acct_excluded")
 
@@ -578,7 +583,7 @@ def build(
         if plan.activation:
             users = ensure(inputs.users, plan.inputs["users"])
             metrics = with_activation(metrics, user_activation(plan, events, users, as_of))
-    flagged = flagged_users(plan, inputs, metrics, side)
+    flagged = flagged_users(plan, user_frame(plan, inputs, side), metrics)
     excluded_users = flagged.select(pl.col("__excluded").sum().cast(pl.Int64).alias("excluded_users"))
     unknown = _unknown_events(metrics, ensure(inputs.users, plan.inputs["users"]))
     if events_after is None:
@@ -700,26 +705,22 @@ def _stored_users(
     """Each pass's scored users (sorted by ``user_id``, with the hidden ``__days_*`` words the account
     roll-up needs), one pass at a time: a pass is one or more consecutive stored buckets
     (``_buckets_per_pass``); its events passes, then its users (every user's events are in the user's
-    bucket). Adds the run statistics into ``stats``. The users are split by pass once, into temporary
-    Parquet files (one streaming pass), so a pass reads only its own users."""
+    bucket). Adds the run statistics into ``stats``. The users, with their context (``user_frame``), are
+    split by pass once, into temporary Parquet files (one streaming pass), so a pass reads only its own
+    users and never joins them to every account again."""
     import tempfile
-    from dataclasses import replace
 
     split = _user_split(len(stored), stored=True)
     assert split is not None
     per_pass = _buckets_per_pass(stored)
     batches = [pl.concat(stored[i : i + per_pass]) for i in range(0, len(stored), per_pass)]
-    users_in = ensure(inputs.users, plan.inputs["users"])
     with tempfile.TemporaryDirectory(prefix="pql-users-") as tmp:
-        users_in.with_columns((split // per_pass).alias("__b")).sink_parquet(
-            pl.PartitionBy(tmp, key="__b", include_key=False, approximate_bytes_per_file=None), mkdir=True, compression="lz4")
+        schema = _split_users(plan, inputs, side, split // per_pass, Path(tmp))
         for b, frame in enumerate(batches):
-            files = sorted(Path(tmp).glob(f"__b={b}/*.parquet"))
-            mine = pl.scan_parquet(files) if files else pl.LazyFrame(schema=users_in.collect_schema())
+            files = sorted(Path(tmp).glob(f"{b:05d}-*.parquet"))
+            mine = pl.scan_parquet(files) if files else pl.LazyFrame(schema=schema)
             metrics, after = bucketed_metrics(plan, frame, as_of, 1, engine, mine, [frame])
-            plans = build(plan, replace(inputs, users=mine), as_of, metrics=metrics.lazy(), events_after=after.lazy(), side=side)
-            assert plans.flagged is not None
-            flagged = plans.flagged.collect(engine="in-memory")
+            flagged = flagged_users(plan, mine, metrics.lazy()).collect(engine="in-memory")
             stats["excluded_users"] += int(flagged["__excluded"].sum())
             unknown = _unknown_events(metrics.lazy(), flagged.lazy()).collect(engine="in-memory")
             stats["events_unknown_users"] += int(unknown.item())
@@ -727,8 +728,29 @@ def _stored_users(
             yield score_users(plan, flagged.lazy()).collect(engine="in-memory")
 
 
+# The users' context is built this many users at a time (``_split_users``).
+USERS_PER_CHUNK = 2_000_000
+
+
+def _split_users(plan: ScoringPlan, inputs: Inputs, side: AccountSide, which: pl.Expr, folder: Path) -> pl.Schema:
+    """Every user's context (``user_frame``: the joins to accounts and firmographics), split by pass
+    (``which``) into temporary Parquet files ``<pass>-<chunk>.parquet``, so a pass reads only its own
+    users and never joins them to every account again. Built ``USERS_PER_CHUNK`` users at a time in
+    memory: each join hashes every account once per chunk (once per pass cost 27 s at 10M users), and
+    Polars' streaming joins were slower still. Returns the context's schema."""
+    users = ensure(inputs.users, plan.inputs["users"])
+    schema = user_frame(plan, inputs, side).collect_schema()
+    total = int(users.select(pl.len()).collect().item())
+    for c, start in enumerate(range(0, total, USERS_PER_CHUNK)):
+        chunk = users.slice(start, USERS_PER_CHUNK).collect(engine="in-memory").lazy()
+        frame = user_frame(plan, replace(inputs, users=chunk), side).with_columns(which.alias("__b")).collect(engine="in-memory")
+        for (b,), part in frame.partition_by("__b", as_dict=True, include_key=False).items():
+            part.write_parquet(folder / f"{b:05d}-{c:05d}.parquet", compression="lz4", statistics=False)
+    return schema
+
+
 # One scoring pass takes this many events, as several consecutive stored buckets when they are smaller:
-# a pass has a fixed cost (plans, file opens, the joins to every account), so at 10M users 32 passes of
+# a pass has a fixed cost (plans, file opens, the joins of its metrics and users), so at 10M users 32 passes of
 # ~16M events are cheaper than 64 of ~8M, and still far below the memory goal (docs/performance.md).
 EVENTS_PER_PASS = 16_000_000
 
@@ -818,4 +840,4 @@ def _sorted_by_id(parts: list[pl.DataFrame]) -> pl.DataFrame:
     return users
 
 
-__all__ = ["EVENTS_PER_BUCKET", "AccountSide", "Plans", "account_scores", "account_side", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_stored_to", "score_users", "user_activation", "user_metrics", "with_activation"]
+__all__ = ["EVENTS_PER_BUCKET", "AccountSide", "Plans", "account_scores", "account_side", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_stored_to", "score_users", "user_activation", "user_frame", "user_metrics", "with_activation"]

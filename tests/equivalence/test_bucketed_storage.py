@@ -71,6 +71,8 @@ def _same(got: pl.DataFrame, want: pl.DataFrame) -> None:
 # events per scoring pass: 1 = one stored bucket per pass; 1000 = several consecutive buckets per pass
 # (2 of 7, the last pass one bucket; 32 of 512, the most a pass reads); the default = every bucket in one pass at this size
 PER_PASS = (1, 1000, emitter.EVENTS_PER_PASS)
+# users per chunk of the users' context (each chunk split by pass): one chunk, or several (the last shorter)
+CHUNK = {1: emitter.USERS_PER_CHUNK, 1000: 400, emitter.EVENTS_PER_PASS: 7}
 
 
 @pytest.mark.parametrize("per_pass", PER_PASS)
@@ -79,6 +81,7 @@ def test_stored_buckets_give_the_single_pass_snapshot(
     workspaces: dict[int, Workspace], name: str, per_pass: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(emitter, "EVENTS_PER_PASS", per_pass)
+    monkeypatch.setattr(emitter, "USERS_PER_CHUNK", CHUNK[per_pass])
     loaded = config.load(CONFIGS[name])
     as_of = loaded.as_of()
     single = scoring.run(loaded, scoring.Inputs.from_workspace(workspaces[1]), as_of, buckets=1)
@@ -100,6 +103,7 @@ def test_pql_score_of_stored_buckets_writes_the_single_pass_snapshot(
     # the snapshot holds what the in-memory single pass gives, routing included, each pass's users in
     # user_id order (not one global order: readers sort, with user_id as the last key)
     monkeypatch.setattr(emitter, "EVENTS_PER_PASS", 1000)
+    monkeypatch.setattr(emitter, "USERS_PER_CHUNK", 600)
     loaded = config.load(CONFIGS[name])
     as_of = loaded.as_of()
     single = scoring.run(loaded, scoring.Inputs.from_workspace(workspaces[1]), as_of, buckets=1)
