@@ -122,6 +122,14 @@ class LeadQuery:
         except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, pl.exceptions.SchemaError) as exc:
             detail = filters.first_line(exc)
             condition = repr(self.where)
+            if detail.startswith("regex error"):
+                reason = next((ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("error:")), detail)
+                raise ParameterError(
+                    "where",
+                    f"{{param}} {condition} has a pattern that is not a valid regular expression ({reason}).",
+                    "Escape the characters ( ) [ ] { } . * + ? ^ $ | \\ with a backslash to match them as they are, "
+                    "e.g. \"title RLIKE '\\(ops\\)'\"; or use LIKE '%text%' for plain text.",
+                )
             if "predicate must be of type" in detail:
                 raise ParameterError(
                     "where",

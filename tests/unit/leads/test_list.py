@@ -214,6 +214,15 @@ def test_where_types_dates_and_non_conditions(pql, snaps):
     assert code == ExitCode.USAGE and "not a true/false condition" in err
 
 
+def test_where_with_a_broken_regular_expression_says_so(pql, snaps):
+    code, _, err = pql("list", "users", "--where", "title RLIKE '(ops'")
+    assert code == ExitCode.USAGE and "Traceback" not in err
+    assert "not a valid regular expression (error: unclosed group)" in err and "--where" in err
+    assert "different types" not in err
+    code, out, _ = pql("list", "users", "--where", "title RLIKE '\\(ops\\)|^'", "--columns", "user_id", "-f", "csv")
+    assert code == 0 and len(_csv(out)) > 0  # escaped, the pattern works
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(min_size=0, max_size=12), min_size=1, max_size=8))
 def test_csv_guard_neutralises_every_formula_cell(values):
