@@ -191,13 +191,14 @@ def child(label: str) -> None:
     print(f"__RSS__ {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")  # KiB on Linux
 
 
-def _print_table(results: dict[str, tuple[float, float]]) -> None:
-    base_pl = results.get("hand-written Polars", (float("nan"), 0))[0]
-    base_db = results.get("hand-written DuckDB", (float("nan"), 0))[0]
+def _print_table(results: dict[str, tuple[float, float, float]]) -> None:
+    base_pl = results.get("hand-written Polars", (float("nan"), 0, 0))[0]
+    base_db = results.get("hand-written DuckDB", (float("nan"), 0, 0))[0]
+    ratio = lambda a, b: "—" if b != b else f"{a / b:.2f}x"  # noqa: E731  (b != b: NaN, the baseline did not run)
     print(f"\n{USERS:,} users, {USERS // 8:,} accounts, {USERS * 50:,} events")
-    print(f"{'variant':<24} {'time s':>8} {'vs Polars':>10} {'vs DuckDB':>10} {'peak RSS MB':>12}")
-    for label, (secs, rss) in results.items():
-        print(f"{label:<24} {secs:>8.2f} {secs / base_pl:>9.2f}x {secs / base_db:>9.2f}x {rss:>12.0f}")
+    print(f"{'variant':<24} {'time s':>8} {'CPU s':>8} {'vs Polars':>10} {'vs DuckDB':>10} {'peak RSS MB':>12}")
+    for label, (secs, rss, cpu) in results.items():
+        print(f"{label:<24} {secs:>8.2f} {cpu:>8.2f} {ratio(secs, base_pl):>10} {ratio(secs, base_db):>10} {rss:>12.0f}")
 
 
 # issue 12's goals for `pql score` (ratios in the same run; RSS at BENCH_SCALE=1.0)
@@ -205,7 +206,7 @@ GOALS = (("hand-written Polars", 1.0), ("hand-written DuckDB", 0.5))
 RSS_GOAL_MB = 1024
 
 
-def _print_goals(results: dict[str, tuple[float, float]]) -> None:
+def _print_goals(results: dict[str, tuple[float, float, float]]) -> None:
     pql = results.get("pql score (polars)")
     if pql is None:
         print("goals: pql score did not run")
@@ -220,6 +221,22 @@ def _print_goals(results: dict[str, tuple[float, float]]) -> None:
     print(f"{'pql score peak RSS':<38} {pql[1]:>6.0f}MB  <= {RSS_GOAL_MB}MB  {met}{note}")
 
 
+def _run_child(label: str) -> tuple[float, float, float] | None:
+    """(wall seconds, peak RSS MB, CPU seconds) of one run of ``label`` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run([sys.executable, __file__, "--child", label], capture_output=True, text=True, cwd=ROOT)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        print(f"{label}: FAILED\n{proc.stderr[-2000:]}")
+        return None
+    vals = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("__"))
+    rss_kib = float(vals["__RSS__"])
+    if "spark" in label:  # the JVM is a child of the Python process
+        rss_kib = max(rss_kib, float(after.ru_maxrss))
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return float(vals["__TIME__"]), rss_kib / 1024, cpu
+
+
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         child(sys.argv[2])
@@ -230,29 +247,29 @@ def main() -> int:
         has_spark = True
     except ImportError:
         has_spark = False
-    results: dict[str, tuple[float, float]] = {}
     skip = [w.strip() for w in os.environ.get("BENCH_SKIP", "").split(",") if w.strip()]  # e.g. BENCH_SKIP=spark
+    labels = []
     for label in VARIANTS:
         if any(w.lower() in label.lower() for w in skip):
             print(f"{label}: skipped (BENCH_SKIP)")
-            continue
-        if "spark" in label and not has_spark:
+        elif "spark" in label and not has_spark:
             print(f"{label}: skipped (pip install 'pqlcli[spark]')")
-            continue
-        best: tuple[float, float] | None = None
-        for _ in range(1 if "spark" in label else REPEAT):
-            proc = subprocess.run([sys.executable, __file__, "--child", label], capture_output=True, text=True, cwd=ROOT)
-            if proc.returncode != 0:
-                print(f"{label}: FAILED\n{proc.stderr[-2000:]}")
-                break
-            vals = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("__"))
-            rss_kib = float(vals["__RSS__"])
-            if "spark" in label:  # the JVM is a child of the Python process
-                rss_kib = max(rss_kib, float(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
-            run = (float(vals["__TIME__"]), rss_kib / 1024)
-            best = run if best is None or run[0] < best[0] else best
-        if best is not None:
-            results[label] = best
+        else:
+            labels.append(label)
+    # the repeats interleaved (every variant once per round), so a machine that slows down or speeds up
+    # over minutes weighs on every variant alike; best of the rounds for each
+    results: dict[str, tuple[float, float, float]] = {}
+    failed: set[str] = set()
+    for r in range(REPEAT):
+        for label in labels:
+            if label in failed or ("spark" in label and r > 0):
+                continue
+            run = _run_child(label)
+            if run is None:
+                failed.add(label)
+                continue
+            best = results.get(label)
+            results[label] = run if best is None or run[0] < best[0] else best
     _print_table(results)
     _print_goals(results)
     return 0

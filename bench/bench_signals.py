@@ -3,7 +3,8 @@
 "without": tests/golden/pin/default.yaml (config/pql.yaml before issue 14: the PRODUCT.md example).
 "with": config/pql.yaml (an activation milestone and a logins trend, two usage rules on them) plus an
 extra score dimension and routing (written to bench/data/signals.yaml). Both score the same synthetic
-workspace with the polars engine, each run in its own process; best of BENCH_REPEAT runs (default 3).
+workspace with the polars engine, each run in its own process; best of BENCH_REPEAT runs (default 3),
+interleaved.
 
 BENCH_SCALE=1.0 => 1M users / 125k accounts / 50M events (default 0.1); data shared with bench_engines.
 """
@@ -56,15 +57,22 @@ def child(path: str) -> None:
     print(f"{secs:.3f} {rss:.0f} {r.users.height}")
 
 
-def best(path: Path) -> tuple[float, float]:
-    runs = []
+def once(path: Path) -> tuple[float, float]:
+    proc = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"{path.name} failed:\n{proc.stderr}")
+    secs, rss, _ = proc.stdout.split()
+    return float(secs), float(rss)
+
+
+def best_of_rounds() -> tuple[tuple[float, float], tuple[float, float]]:
+    """The best run of each config, the runs interleaved (without, with, without, ...) so that a machine
+    whose speed drifts over minutes weighs on both alike."""
+    runs: dict[Path, list[tuple[float, float]]] = {WITHOUT: [], WITH: []}
     for _ in range(REPEAT):
-        proc = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True, text=True, cwd=ROOT)
-        if proc.returncode != 0:
-            raise SystemExit(f"{path.name} failed:\n{proc.stderr}")
-        secs, rss, _ = proc.stdout.split()
-        runs.append((float(secs), float(rss)))
-    return min(runs)
+        for path in runs:
+            runs[path].append(once(path))
+    return min(runs[WITHOUT]), min(runs[WITH])
 
 
 def main() -> int:
@@ -72,7 +80,7 @@ def main() -> int:
         child(sys.argv[2])
         return 0
     ensure_data()
-    without, with_ = best(WITHOUT), best(WITH)
+    without, with_ = best_of_rounds()
     ratio = with_[0] / without[0]
     print(f"{USERS:,} users: without signals {without[0]:.2f}s ({without[1]:.0f} MB), "
           f"with activation + trend + marketing + routing {with_[0]:.2f}s ({with_[1]:.0f} MB): {ratio:.2f}x "
