@@ -22,6 +22,7 @@ part per bucket) is one :class:`~pqlcli.workspace.commit.Commit` (a redo journal
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -279,11 +280,38 @@ class Workspace:
 
 
 def _concat_parts(files: list[Path]) -> pl.LazyFrame:
-    """Parts may differ in their extra columns (event properties): aligned by name."""
+    """Parts may differ in their extra columns (event properties): each run of consecutive parts with the
+    same columns is one multi-file scan, and the runs are aligned by name (``diagonal_relaxed``). One scan
+    per part cost 4.9 s just to resolve the schema of 3,200 parts (10M users); the footers, read in
+    threads and cached (a part is never rewritten in place), cost ~1.5 s the first time."""
+    import itertools
+
     import polars as pl
 
-    parts = [pl.scan_parquet(p) for p in files]
-    return parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
+    if len(files) == 1:
+        return pl.scan_parquet(files[0])
+    runs = [[p for p, _ in run] for _, run in itertools.groupby(zip(files, _part_schemas(files), strict=True), key=lambda x: list(x[1].items()))]
+    scans = [pl.scan_parquet(run) for run in runs]
+    return scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
+
+
+def _part_schemas(files: list[Path]) -> list[dict[str, pl.DataType]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = []
+    for p in files:
+        st = p.stat()
+        keys.append((str(p), st.st_mtime_ns, st.st_size))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda k: _part_schema(*k), keys))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _part_schema(path: str, mtime_ns: int, size: int) -> dict[str, pl.DataType]:
+    """A Parquet file's schema (its footer), cached by path, modification time and size."""
+    import polars as pl
+
+    return pl.read_parquet_schema(path)
 
 
 __all__ = ["DEFAULT_WORKSPACE", "PARTITIONED", "TABLES", "Snapshot", "SnapshotManifest", "Workspace", "resolve_path"]
