@@ -49,7 +49,8 @@ MIXPANEL_SYSTEM_EVENTS = ("$identify", "$create_alias", "$merge")
 
 GENERIC: dict[str, dict[str, list[Candidate]]] = {
     "users": {
-        "user_id": ["user_id", "userId", "userid", "distinct_id", "id", "uid"],
+        # CRM / marketing-automation lead exports key a person by "Prospect ID" or "Lead ID"
+        "user_id": ["user_id", "userId", "userid", "distinct_id", "id", "uid", "Prospect ID", "Lead ID"],
         "email": ["email", "email_address", "Email"],
         "account_id": ["account_id", "accountId", "company_id", "group_id", "org_id", "organization_id"],
         "name": ["name", "full_name", ("first_name", "last_name")],

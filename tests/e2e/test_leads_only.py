@@ -52,9 +52,18 @@ def leads(pql, tmp_path: Path) -> Path:
     _lead_export(export)
     config = tmp_path / "pql.yaml"
     config.write_text(CONFIG, "utf-8")
-    code, _, err = pql("ingest", "users", str(export), "--map", "user_id=Prospect ID")
+    code, _, err = pql("ingest", "users", str(export))  # "Prospect ID" is recognised as the user id
     assert code == 0, err
     return config
+
+
+def test_init_from_a_folder_with_a_lead_export_recognises_its_users(pql, tmp_path: Path):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    _lead_export(exports / "Leads.csv", n=50)
+    code, out, err = pql("init", "--from", str(exports), "--dry-run", workspace=False)
+    assert code == 0, err
+    assert "pql ingest users" in out and "Leads.csv" in out
 
 
 def test_a_leads_only_workspace_scores_users_alone_with_notes(pql, leads: Path):
