@@ -172,7 +172,7 @@ def _merged_table(records: pl.LazyFrame, mapping: pl.DataFrame, kind: str,
     A person has several records when its id is in ``mapping`` (it shares the person with other ids)
     or when several sources hold a record under its id."""
     key = KEYS[kind]
-    columns = _columns(records, key)
+    columns = _columns(records, kind)
     frame = records.collect()
     canonical = pl.col(key)
     if mapping.height:
@@ -187,11 +187,11 @@ def _merged_table(records: pl.LazyFrame, mapping: pl.DataFrame, kind: str,
     return pl.concat([single, merged], how="vertical_relaxed").sort(key)
 
 
-def _columns(records: pl.LazyFrame, key: str) -> list[str]:
+def _columns(records: pl.LazyFrame, kind: str) -> list[str]:
     """The trait columns of the records in a stable order, whatever the ingest order."""
     from pqlcli.workspace.schema import SCHEMAS
 
-    kind = next(k for k, v in KEYS.items() if v == key)
+    key = KEYS[kind]
     present = [c for c in records.collect_schema() if c not in (key, SOURCE, SEQ)]
     canonical = [c for c in SCHEMAS[kind].columns if c in present]
     return canonical + sorted(c for c in present if c not in canonical)

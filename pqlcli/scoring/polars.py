@@ -705,9 +705,8 @@ def _stored_users(
     """Each pass's scored users (sorted by ``user_id``, with the hidden ``__days_*`` words the account
     roll-up needs), one pass at a time: a pass is one or more consecutive stored buckets
     (``_buckets_per_pass``); its events passes, then its users (every user's events are in the user's
-    bucket). Adds the run statistics into ``stats``. The users, with their context (``user_frame``), are
-    split by pass once, into temporary Parquet files (one streaming pass), so a pass reads only its own
-    users and never joins them to every account again."""
+    bucket). Adds the run statistics into ``stats``. The users, with their context, are split by pass
+    once (``_split_users``), so a pass reads only its own users."""
     import tempfile
 
     split = _user_split(len(stored), stored=True)
