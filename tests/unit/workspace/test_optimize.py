@@ -1,0 +1,95 @@
+"""`pql optimize`: event parts rewritten in time order, with the same rows and the same scores."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from pqlcli import config, scoring
+from pqlcli.errors import WorkspaceError
+from pqlcli.testing import synth_workspace
+from pqlcli.workspace import Workspace
+from pqlcli.workspace import optimize as opt
+from tests import paths
+
+
+def _random_order_ws(tmp_path, buckets: int = 2) -> Workspace:
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    # the generator writes events in random time order, as an unsorted export would be ingested
+    synth_workspace(ws, users=400, accounts=50, events=20_000, chunk=4_000, buckets=buckets)
+    return ws
+
+
+def _in_order(path) -> bool:
+    return pl.read_parquet(path)["timestamp"].diff().drop_nulls().min() >= pl.Series([0]).cast(pl.Duration("us"))[0]
+
+
+def _all_events(ws: Workspace) -> pl.DataFrame:
+    return ws.scan("events").collect().sort(pl.all())
+
+
+def test_every_part_is_sorted_by_time_with_the_same_rows_names_and_scores(tmp_path):
+    ws = _random_order_ws(tmp_path)
+    loaded = config.load(paths.ROOT / "config" / "pql.yaml")
+    parts = ws.table_files("events")
+    assert len(parts) > 2 and not any(_in_order(p) for p in parts)  # the case the command is for
+    events_before, scored_before = _all_events(ws), scoring.compute(ws, loaded)
+
+    result = opt.sort_events(ws)
+
+    assert (result.parts, result.sorted, result.in_order, result.too_large) == (len(parts), len(parts), 0, [])
+    assert result.rows_sorted == events_before.height
+    assert ws.table_files("events") == parts  # each part keeps its name (and its bucket)
+    assert all(_in_order(p) for p in parts)
+    assert_frame_equal(_all_events(ws), events_before)
+    scored_after = scoring.compute(ws, loaded)
+    assert_frame_equal(scored_after.users.sort("user_id"), scored_before.users.sort("user_id"))
+    assert_frame_equal(scored_after.accounts.sort("account_id"), scored_before.accounts.sort("account_id"))
+    assert scored_after.stats == scored_before.stats
+    assert not list(ws.root.glob(".commit-*"))  # no staging folder or journal left behind
+
+    again = opt.sort_events(ws)  # nothing left to do
+    assert (again.in_order, again.sorted) == (len(parts), 0)
+
+
+def test_a_part_larger_than_the_limit_is_left_as_it_was_and_reported(tmp_path):
+    ws = _random_order_ws(tmp_path, buckets=1)
+    parts = ws.table_files("events")
+    before = {p: p.read_bytes() for p in parts}
+    result = opt.sort_events(ws, max_rows=1_000)
+    large = [p for p, _ in result.too_large]
+    assert len(large) >= 5 and all(n > 1_000 for _, n in result.too_large)  # the 4,000-event parts
+    assert all(p.read_bytes() == before[p] for p in large)
+    assert all(_in_order(p) for p in parts if p not in large)  # the small part of unknown users' events
+
+
+def test_a_sorted_part_that_lost_rows_is_never_swapped_in(tmp_path, monkeypatch):
+    ws = _random_order_ws(tmp_path, buckets=1)
+    first = ws.table_files("events")[0]
+    before = first.read_bytes()
+
+    def short(frame: pl.DataFrame, target) -> None:  # e.g. a full disk cutting the write short
+        frame.head(frame.height - 1).write_parquet(target)
+
+    monkeypatch.setattr(opt, "_write_sorted", short)
+    with pytest.raises(WorkspaceError, match="instead of"):
+        opt.sort_events(ws)
+    assert first.read_bytes() == before
+    assert not list(ws.root.glob(".commit-*"))
+
+
+def test_a_workspace_without_events_gets_a_clear_error(tmp_path):
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    with pytest.raises(WorkspaceError, match="no events"):
+        opt.sort_events(ws)
+
+
+def test_the_command_reports_what_it_sorted_and_fails_cleanly_without_events(pql, ws_path):
+    code, _, err = pql("optimize")
+    assert code != 0 and "no events" in err and "pql ingest events" in err and "Traceback" not in err
+    synth_workspace(Workspace.open(ws_path, create=True), users=200, accounts=20, events=5_000, chunk=1_000)
+    code, _, err = pql("optimize")
+    assert code == 0 and "sorted now" in err and "5" in err
+    code, _, err = pql("optimize")
+    assert code == 0 and "already in time order" in err
