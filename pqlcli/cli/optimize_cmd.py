@@ -15,7 +15,8 @@ def optimize() -> None:
     Events are stored in the order of the ingested file. An export in random time order makes every
     score read all of them. Each part that is out of order is sorted by time, keeps its name and rows,
     and is swapped in with one rename. Scores stay the same, and get faster. Run it once after ingesting
-    such a history. Parts already in order are not touched, so a second run does nothing.
+    such a history, when no ingest is running. Parts already in order are not touched, so a second run
+    does nothing.
     """
     from pqlcli import render
     from pqlcli.workspace.optimize import sort_events

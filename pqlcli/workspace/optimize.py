@@ -8,8 +8,10 @@ unchanged: they do not depend on row order (``tests/unit/workspace/test_optimize
 benchmark workspace, sorted parts made ``pql score`` about 15 % faster (docs/performance.md, "Events in
 time order").
 
-A part is sorted in memory, so parts with more than ``max_rows`` rows are left as they are and reported.
-The first ingest of a table never writes such a part: it chooses buckets of at most 12.5M events.
+A part is sorted in memory (peak ~140 MB per million events of the part: 705 MB for a 5M-event part), so
+parts with more than ``max_rows`` rows are left as they are and reported. The default is the largest
+bucket the first ingest of a table writes (12.5M events, ~1.8 GB): only a later, larger ingest into too
+few buckets makes a bigger part.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import polars as pl
 
 from pqlcli.errors import WorkspaceError
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.buckets import EVENTS_PER_STORED_BUCKET
 
-# A part is sorted in memory: ~1.2 GB peak for the 12.5M events of the largest bucket a first ingest makes.
-MAX_ROWS = 16_000_000
+# The largest part sorted (in memory): the largest bucket a first ingest writes.
+MAX_ROWS = EVENTS_PER_STORED_BUCKET
 # Rows per row group of a sorted part: the finer its time ranges, the more row groups a window skips.
 ROW_GROUP_ROWS = 65_536
 
