@@ -116,6 +116,9 @@ def _summary(kind: str, result: IngestResult) -> None:
         rows.append(["event parts re-keyed", result.parts_rekeyed])
     rows.append([f"{kind} now", result.total_rows])
     render.table(f"pql ingest {kind} ({', '.join(result.formats)})", ["rows", "count"], rows)
+    if result.out_of_order:
+        render.note("These events are not in time order, so every score reads all of them: `pql optimize` "
+                    "rewrites them in time order and scores get faster (docs/performance.md).")
     if result.rejects_path:
         first = "; ".join(result.first_rejects[:3])
         what = f"{result.rejected} row(s) could not be used" if result.rejected else "some values were set to NULL"

@@ -47,6 +47,7 @@ class IngestResult:
     anonymous_linked: int = 0  # ids without a record (anonymous, device ids) linked to a person
     accounts_merged: int = 0
     parts_rekeyed: int = 0  # stored event parts rewritten with new canonical ids
+    out_of_order: bool = False  # many events added in no useful time order: `pql optimize` makes scores faster
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -517,15 +518,25 @@ def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path
     if n > 1:
         ws.set_event_bucket_count(n)
     folder = ws.table_path("events")
-    added = 0
+    added, parts = 0, []
     with Commit(ws.root) as commit:
         for b, files in _staged_buckets(staged, n).items():
             part, rows = _new_rows(ws, files, b, n, tmp, opts)
             if rows:
-                commit.adopt(part, (bucket_dir(folder, b) if n > 1 else folder) / f"part-{stamp}.parquet")
+                parts.append((bucket_dir(folder, b) if n > 1 else folder) / f"part-{stamp}.parquet")
+                commit.adopt(part, parts[-1])
                 added += rows
         commit.apply()
-    return IngestResult("events", read=read, added=added, duplicates=usable - added)
+    result = IngestResult("events", read=read, added=added, duplicates=usable - added)
+    if added >= ORDER_NOTE_ROWS:
+        from pqlcli.workspace.optimize import out_of_order
+
+        result.out_of_order = out_of_order(parts)
+    return result
+
+
+# An ingest adding at least this many events says when they are in no useful time order (`pql optimize`)
+ORDER_NOTE_ROWS = 1_000_000
 
 
 def _bucket_count(ws: Workspace, rejects: _Rejects, opts: IngestOptions) -> tuple[int, int | None]:

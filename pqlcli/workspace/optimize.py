@@ -16,8 +16,9 @@ few buckets makes a bigger part.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,9 @@ from pqlcli.workspace.buckets import EVENTS_PER_STORED_BUCKET
 MAX_ROWS = EVENTS_PER_STORED_BUCKET
 # Rows per row group of a sorted part: the finer its time ranges, the more row groups a window skips.
 ROW_GROUP_ROWS = 65_536
+# Events whose consecutive rows are this far apart on average are in no useful time order (random order
+# over N days gives ~N/3 days; a day's export in random order gives ~8 hours): `pql optimize` would help.
+DISORDER = timedelta(days=2)
 
 
 @dataclass
@@ -75,6 +79,15 @@ def sort_events(ws: Workspace, max_rows: int = MAX_ROWS, progress: Callable[[int
     return result
 
 
+def out_of_order(files: Sequence[Path]) -> bool:
+    """Whether the events of ``files`` are stored in no useful time order: their mean jump from one row to
+    the next is over :data:`DISORDER` (one scan of the timestamps)."""
+    if not files:
+        return False
+    jump = pl.scan_parquet(list(files)).select(pl.col("timestamp").diff().abs().mean()).collect().item()
+    return jump is not None and jump > DISORDER
+
+
 def _write_sorted(frame: pl.DataFrame, target: Path) -> None:
     """``frame`` sorted by time (a stable sort), one column at a time: a whole-frame sort would hold
     two copies of the part. Written as an ingest writes a part (zstd level 1, with statistics)."""
@@ -84,4 +97,4 @@ def _write_sorted(frame: pl.DataFrame, target: Path) -> None:
     frame.write_parquet(target, compression="zstd", compression_level=1, statistics=True, row_group_size=ROW_GROUP_ROWS)
 
 
-__all__ = ["MAX_ROWS", "SortResult", "sort_events"]
+__all__ = ["DISORDER", "MAX_ROWS", "SortResult", "out_of_order", "sort_events"]

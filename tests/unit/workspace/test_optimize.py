@@ -93,3 +93,34 @@ def test_the_command_reports_what_it_sorted_and_fails_cleanly_without_events(pql
     assert code == 0 and "sorted now" in err and "5" in err
     code, _, err = pql("optimize")
     assert code == 0 and "already in time order" in err
+
+
+def _events_csv(path, times) -> None:
+    lines = ["event_id,user_id,event,timestamp"]
+    lines += [f"e{i},u{i % 50},login,{t.isoformat()}" for i, t in enumerate(times)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_an_ingest_says_when_its_events_are_in_no_useful_time_order(tmp_path, monkeypatch, pql, ws_path):
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    import pqlcli.ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "ORDER_NOTE_ROWS", 100)  # the real threshold is 1M events
+    rng = random.Random(5)
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    history = sorted(start + timedelta(seconds=rng.randrange(60 * 86_400)) for _ in range(2_000))
+    one_day = [start + timedelta(seconds=rng.randrange(86_400)) for _ in range(2_000)]  # a daily export, unsorted
+    shuffled = rng.sample(history, len(history))
+    expected = {"history-in-order": (history, False), "day-unsorted": (one_day, False), "history-shuffled": (shuffled, True)}
+    for name, (times, out_of_order) in expected.items():
+        _events_csv(tmp_path / f"{name}.csv", times)
+        result = ingest_mod.ingest(Workspace.open(tmp_path / name, create=True), "events", [str(tmp_path / f"{name}.csv")])
+        assert (result.added, result.out_of_order) == (2_000, out_of_order), name
+    code, _, err = pql("ingest", "events", str(tmp_path / "history-shuffled.csv"))
+    assert code == 0 and "pql optimize" in err
+    code, _, err = pql("optimize")
+    assert code == 0 and "sorted now" in err
+    code, _, err = pql("ingest", "events", str(tmp_path / "history-in-order.csv"))  # the same ids: nothing added
+    assert code == 0 and "pql optimize" not in err
