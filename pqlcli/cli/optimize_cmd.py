@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import typer
 
 from pqlcli.cli import common
 
 
-def optimize() -> None:
+def optimize(
+    merge: Annotated[bool, typer.Option("--merge", help="Also merge each bucket's parts into one part in time order "
+                                        "(for many small parts ingested in random order; `pql doctor` then no "
+                                        "longer tells the ingested files apart).")] = False,
+) -> None:
     """Rewrite event parts in time order, so scores skip the events outside their windows.
 
     Events are stored in the order of the ingested file. An export in random time order makes every
@@ -24,10 +29,12 @@ def optimize() -> None:
     ws = common.workspace()
     start = time.perf_counter()
     with render.progress("Sorting event parts", unit="parts") as handle:
-        result = sort_events(ws, progress=lambda done, total: handle.update(completed=done, total=total))
+        result = sort_events(ws, progress=lambda done, total: handle.update(completed=done, total=total), merge=merge)
     rows = [["event parts", result.parts], ["already in time order", result.in_order],
             ["sorted now", result.sorted], ["events sorted", result.rows_sorted],
             ["too large to sort", len(result.too_large)]]
+    if merge:
+        rows.insert(3, ["merged into one part per bucket", result.merged])
     render.table(f"pql optimize ({time.perf_counter() - start:.1f}s)", ["parts", "count"], rows)
     for part, n in result.too_large:
         render.warn(f"{part} holds {n:,} events, more than pql sorts in memory; it was left as it was. "

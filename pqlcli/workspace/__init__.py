@@ -283,7 +283,7 @@ def _concat_parts(files: list[Path]) -> pl.LazyFrame:
     """Parts may differ in their extra columns (event properties): each run of consecutive parts with the
     same columns is one multi-file scan, and the runs are aligned by name (``diagonal_relaxed``). One scan
     per part cost 4.9 s just to resolve the schema of 3,200 parts (10M users); the footers, read in
-    threads and cached (a part is never rewritten in place), cost ~1.5 s the first time."""
+    threads and cached by path, modification time and size (`pql optimize` replaces parts), cost ~1.5 s the first time."""
     import itertools
 
     import polars as pl

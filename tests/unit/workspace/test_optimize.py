@@ -53,6 +53,32 @@ def test_every_part_is_sorted_by_time_with_the_same_rows_names_and_scores(tmp_pa
     assert (again.in_order, again.sorted) == (len(parts), 0)
 
 
+def test_merge_leaves_one_sorted_part_per_bucket_with_the_same_rows_and_scores(tmp_path):
+    ws = _random_order_ws(tmp_path)
+    loaded = config.load(paths.ROOT / "config" / "pql.yaml")
+    parts = ws.table_files("events")
+    events_before, scored_before = _all_events(ws), scoring.compute(ws, loaded)
+
+    result = opt.sort_events(ws, merge=True)
+
+    after = ws.table_files("events")
+    assert sorted({p.parent for p in after}) == sorted({p.parent for p in parts})  # every bucket keeps its events
+    assert len(after) == len({p.parent for p in after}) == 2 and not set(after) & set(parts)
+    assert (result.merged, result.sorted, result.rows_sorted) == (len(parts), 2, events_before.height)
+    assert all(_in_order(p) for p in after)
+    assert_frame_equal(_all_events(ws), events_before)
+    scored_after = scoring.compute(ws, loaded)
+    assert_frame_equal(scored_after.users.sort("user_id"), scored_before.users.sort("user_id"))
+    assert_frame_equal(scored_after.accounts.sort("account_id"), scored_before.accounts.sort("account_id"))
+    assert not list(ws.root.glob(".commit-*"))
+    again = opt.sort_events(ws, merge=True)  # one part per bucket, in order: nothing to do
+    assert (again.in_order, again.sorted, again.merged) == (2, 0, 0)
+    # over the limit, the parts are sorted one by one instead of merged
+    ws2 = _random_order_ws(tmp_path / "two")
+    result = opt.sort_events(ws2, merge=True, max_rows=5_000)
+    assert result.merged == 0 and result.sorted == len(ws2.table_files("events"))
+
+
 def test_a_part_larger_than_the_limit_is_left_as_it_was_and_reported(tmp_path):
     ws = _random_order_ws(tmp_path, buckets=1)
     parts = ws.table_files("events")
