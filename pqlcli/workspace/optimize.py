@@ -5,7 +5,7 @@ the whole time range, and then no window filter can skip one by its statistics. 
 rewrites each such part sorted by ``timestamp``. The part keeps its name and its rows, and each part is
 swapped in one rename, so a reader sees the old part or the new one, never half of either. Scores are
 unchanged: they do not depend on row order (``tests/unit/workspace/test_optimize.py``). Scores took
-0.74× the time at 100k users, 0.86× at 1M, and 0.87× at 10M with ``merge`` (docs/performance.md,
+0.74–0.86× the time at 100k users, 0.86× at 1M, and 0.87× at 10M with ``merge`` (docs/performance.md,
 "Events in time order").
 
 With ``merge`` (``pql optimize --merge``), the parts of each bucket are merged into one part in time
