@@ -517,26 +517,46 @@ def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path
     usable = read - rejects.rejected - rejects.skipped
     if n > 1:
         ws.set_event_bucket_count(n)
+    from pqlcli.workspace.optimize import DISORDER
+
     folder = ws.table_path("events")
-    added, parts = 0, []
+    added, staged_rows, jump_seconds = 0, 0, 0.0
     with Commit(ws.root) as commit:
         for b, files in _staged_buckets(staged, n).items():
-            part, rows = _new_rows(ws, files, b, n, tmp, opts)
+            span = _span(files)
+            part, rows = _new_rows(ws, files, b, n, tmp, opts, span)
             if rows:
-                parts.append((bucket_dir(folder, b) if n > 1 else folder) / f"part-{stamp}.parquet")
-                commit.adopt(part, parts[-1])
+                commit.adopt(part, (bucket_dir(folder, b) if n > 1 else folder) / f"part-{stamp}.parquet")
                 added += rows
+                staged_rows, jump_seconds = staged_rows + span.rows, jump_seconds + span.jump.total_seconds() * span.rows
         commit.apply()
     result = IngestResult("events", read=read, added=added, duplicates=usable - added)
-    if added >= ORDER_NOTE_ROWS:
-        from pqlcli.workspace.optimize import out_of_order
-
-        result.out_of_order = out_of_order(parts)
+    # the note on row order (`pql optimize`): the new rows' mean jump in time from one row to the next
+    result.out_of_order = added >= ORDER_NOTE_ROWS and jump_seconds / staged_rows > DISORDER.total_seconds()
     return result
 
 
 # An ingest adding at least this many events says when they are in no useful time order (`pql optimize`)
 ORDER_NOTE_ROWS = 1_000_000
+
+
+@dataclass
+class _Span:
+    """A bucket's staged rows: how many, their time span, and their mean jump in time from one row to
+    the next (read in one scan of their timestamps; a mean, as a sum of microseconds overflows)."""
+
+    rows: int
+    lo: Any
+    hi: Any
+    jump: timedelta
+
+
+def _span(files: list[Path]) -> _Span:
+    import polars as pl
+
+    ts = pl.col("timestamp")
+    got = pl.scan_parquet(files).select(pl.len(), ts.min().alias("lo"), ts.max().alias("hi"), ts.diff().abs().mean().alias("jump")).collect().row(0)
+    return _Span(int(got[0]), got[1], got[2], got[3] or timedelta(0))
 
 
 def _bucket_count(ws: Workspace, rejects: _Rejects, opts: IngestOptions) -> tuple[int, int | None]:
@@ -568,20 +588,20 @@ def _staged_buckets(staged: Path, n: int) -> dict[int, list[Path]]:
     return out
 
 
-def _new_rows(ws: Workspace, files: list[Path], bucket: int, n: int, tmp: Path, opts: IngestOptions) -> tuple[Path, int]:
+def _new_rows(ws: Workspace, files: list[Path], bucket: int, n: int, tmp: Path, opts: IngestOptions,
+              span: _Span) -> tuple[Path, int]:
     """The staged rows of one bucket whose ids are not stored yet (the first row per id), as a Parquet
     file, and their count. Only the bucket's own parts are read (every event of a person is in the
     person's bucket), and of those only the row groups whose time span meets the new rows' (Parquet
     statistics): a re-export of an event carries its time, so a day of new events reads about a day of
-    stored ones."""
+    stored ones. ``span``: the staged rows' count and time span (:func:`_span`)."""
     import polars as pl
 
     from pqlcli.workspace import _concat_parts
     from pqlcli.workspace.buckets import bucket_files
 
     fresh = pl.scan_parquet(files)
-    span = fresh.select(pl.len().alias("n"), pl.col("timestamp").min().alias("lo"), pl.col("timestamp").max().alias("hi")).collect()
-    rows, lo, hi = int(span["n"][0]), span["lo"][0], span["hi"][0]
+    rows, lo, hi = span.rows, span.lo, span.hi
     folder = ws.table_path("events")
     stored = bucket_files(folder, n)[bucket] if n > 1 else sorted(folder.glob("part-*.parquet"))
     old = None

@@ -29,6 +29,7 @@ from pqlcli.scoring.plan import (
     RulePlan,
     ScoringPlan,
 )
+from pqlcli.util.frames import reordered
 
 
 def _lit_ts(value: datetime) -> pl.Expr:
@@ -833,10 +834,7 @@ def _sorted_by_id(parts: list[pl.DataFrame]) -> pl.DataFrame:
     sort would hold two copies of every user)."""
     users = pl.concat(parts, how="vertical", rechunk=False)
     parts.clear()
-    order = users["user_id"].arg_sort()
-    for name in users.columns:
-        users = users.with_columns(users[name].gather(order).rechunk())
-    return users
+    return reordered(users, users["user_id"].arg_sort())
 
 
 __all__ = ["EVENTS_PER_BUCKET", "AccountSide", "Plans", "account_scores", "account_side", "bucket_of", "bucketed_metrics", "build", "choose_buckets", "ensure", "flagged_users", "join_metrics", "metric_expr", "metric_passes", "run", "score_stored_to", "score_users", "user_activation", "user_frame", "user_metrics", "with_activation"]

@@ -21,7 +21,7 @@ few buckets makes a bigger part.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from pqlcli.errors import WorkspaceError
+from pqlcli.util.frames import reordered
 from pqlcli.workspace import Workspace
 from pqlcli.workspace.buckets import EVENTS_PER_STORED_BUCKET
 
@@ -69,15 +70,14 @@ def sort_events(ws: Workspace, max_rows: int = MAX_ROWS, progress: Callable[[int
     for part in parts:
         folders.setdefault(part.parent, []).append(part)
     for files in folders.values():
-        stats = [_stats(p) for p in files]
-        rows = sum(n for n, _ in stats)
-        if merge and len(files) > 1 and rows <= max_rows:
-            _replace(ws, files, files[0].parent / name, rows)
+        rows = [_rows(p) for p in files]
+        if merge and len(files) > 1 and sum(rows) <= max_rows:
+            _replace(ws, files, files[0].parent / name, sum(rows))
             result.merged += len(files)
-            result.sorted, result.rows_sorted = result.sorted + 1, result.rows_sorted + rows
+            result.sorted, result.rows_sorted = result.sorted + 1, result.rows_sorted + sum(rows)
         else:
-            for part, (n, disordered) in zip(files, stats, strict=True):
-                if not disordered:
+            for part, n in zip(files, rows, strict=True):
+                if not _disordered(part):
                     result.in_order += 1
                 elif n > max_rows:
                     result.too_large.append((part, n))
@@ -90,10 +90,14 @@ def sort_events(ws: Workspace, max_rows: int = MAX_ROWS, progress: Callable[[int
     return result
 
 
-def _stats(part: Path) -> tuple[int, bool]:
-    """A part's rows, and whether any event is stored after a later one."""
-    rows, disordered = pl.scan_parquet(part).select(pl.len(), (pl.col("timestamp").diff() < pl.duration()).any()).collect().row(0)
-    return int(rows), bool(disordered)
+def _rows(part: Path) -> int:
+    """A part's rows (Parquet metadata)."""
+    return int(pl.scan_parquet(part).select(pl.len()).collect().item())
+
+
+def _disordered(part: Path) -> bool:
+    """Whether any event of a part is stored after a later one (a scan of its timestamps)."""
+    return bool(pl.scan_parquet(part).select((pl.col("timestamp").diff() < pl.duration()).any()).collect().item())
 
 
 def _replace(ws: Workspace, parts: list[Path], target: Path, rows: int) -> None:
@@ -116,22 +120,11 @@ def _replace(ws: Workspace, parts: list[Path], target: Path, rows: int) -> None:
         commit.apply()
 
 
-def out_of_order(files: Sequence[Path]) -> bool:
-    """Whether the events of ``files`` are stored in no useful time order: their mean jump from one row to
-    the next is over :data:`DISORDER` (one scan of the timestamps)."""
-    if not files:
-        return False
-    jump = pl.scan_parquet(list(files)).select(pl.col("timestamp").diff().abs().mean()).collect().item()
-    return jump is not None and jump > DISORDER
-
-
 def _write_sorted(frame: pl.DataFrame, target: Path) -> None:
-    """``frame`` sorted by time (a stable sort), one column at a time: a whole-frame sort would hold
-    two copies of the part. Written as an ingest writes a part (zstd level 1, with statistics)."""
-    order = frame.select(pl.arg_sort_by("timestamp", maintain_order=True)).to_series()
-    for name in frame.columns:
-        frame = frame.with_columns(frame[name].gather(order))
+    """``frame`` sorted by time (a stable sort, gathered one column at a time), written as an ingest
+    writes a part (zstd level 1, with statistics) in row groups of ``ROW_GROUP_ROWS``."""
+    frame = reordered(frame, frame.select(pl.arg_sort_by("timestamp", maintain_order=True)).to_series())
     frame.write_parquet(target, compression="zstd", compression_level=1, statistics=True, row_group_size=ROW_GROUP_ROWS)
 
 
-__all__ = ["DISORDER", "MAX_ROWS", "SortResult", "out_of_order", "sort_events"]
+__all__ = ["DISORDER", "MAX_ROWS", "SortResult", "sort_events"]
