@@ -289,15 +289,15 @@ def rekey_events(ws: Workspace, users: pl.DataFrame, accounts: pl.DataFrame) -> 
     with Commit(ws.root) as commit:
         for i, part in enumerate(ws.table_files("events")):
             frame = pl.scan_parquet(part)
-            if "source_user_id" not in frame.collect_schema():
-                frame = frame.with_columns(pl.col("user_id").alias("source_user_id"))
-            user = pl.col("source_user_id").replace_strict(users["id"], users["canonical"], default=pl.col("user_id"),
-                                                           return_dtype=pl.String)
+            # the export's id: stored only where it differs from user_id (NULL: the same)
+            raw = pl.coalesce("source_user_id", "user_id") if "source_user_id" in frame.collect_schema() else pl.col("user_id")
+            user = raw.replace_strict(users["id"], users["canonical"], default=pl.col("user_id"), return_dtype=pl.String)
             account = pl.col("account_id").replace(accounts["id"], accounts["canonical"])
             differs = (user != pl.col("user_id")) | (account != pl.col("account_id")).fill_null(False)
             if not frame.select(differs.any()).collect().item():
                 continue
-            rekeyed = frame.with_columns(user.alias("user_id"), account.alias("account_id"))
+            rekeyed = frame.with_columns(user.alias("user_id"), account.alias("account_id"),
+                                         pl.when(raw != user).then(raw).alias("source_user_id"))
             home = part.parent.name
             if n <= 1 or not home.startswith("bucket="):
                 staged = commit.stage(f"{i}.parquet")

@@ -3,7 +3,7 @@
 Layout::
 
     .pql/
-      manifest.json              per table: sources ingested (path, sha256, rows), row count, schema, time
+      manifest.json              per table: sources ingested (path, xxh3_128 digest, rows), row count, schema, time
       users.parquet  accounts.parquet  firmographics.parquet
       events/part-*.parquet      events are appended as parts (re-ingest adds nothing) ...
       events/bucket=KKK/part-*.parquet  ... or, in a large workspace, in buckets of users (see below)
@@ -103,7 +103,11 @@ class Workspace:
             raise WorkspaceError(f"The workspace {self.root} has no {name} table yet.",
                                  f"Ingest a {name} export first.", command=f"ingest {name} FILE")
         if name in PARTITIONED:
-            return _concat_parts(self.table_files(name))
+            parts = _concat_parts(self.table_files(name))
+            if name == "events" and "source_user_id" in parts.collect_schema():
+                # stored only where the export's id is not the canonical one (NULL: the same as user_id)
+                parts = parts.with_columns(pl.coalesce("source_user_id", "user_id").alias("source_user_id"))
+            return parts
         return pl.scan_parquet(self.table_path(name))
 
     def scan_or_none(self, name: str) -> pl.LazyFrame | None:

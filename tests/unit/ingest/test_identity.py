@@ -81,6 +81,9 @@ def test_only_parts_with_changed_ids_are_rekeyed(tmp_path, ws_path):
     assert parts[0].stat().st_mtime_ns != before[parts[0]] and parts[1].stat().st_mtime_ns == before[parts[1]]
     events = Workspace(ws_path).scan("events").collect().sort("event_id")
     assert events["user_id"].to_list() == ["u_1", "u_7"] and events["source_user_id"].to_list() == ["51", "u_7"]
+    # the files store the export's id only where it is not the canonical one (NULL: the same as user_id)
+    stored = pl.read_parquet(parts).sort("event_id")
+    assert stored["source_user_id"].to_list() == ["51", None]
     after = {p: p.stat().st_mtime_ns for p in parts}
     unrelated = ingest(ws_path, "users", [write(tmp_path, "q.csv", "user_id,email\nu_8,z@y.io\n")])
     assert unrelated.parts_rekeyed == 0 and {p: p.stat().st_mtime_ns for p in parts} == after

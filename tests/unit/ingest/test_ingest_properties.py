@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -125,7 +126,10 @@ def test_reingest_adds_nothing_and_newer_export_updates(tmp_path: Path, ws_path:
     plans = dict(Workspace(ws_path).scan("users").select("user_id", "plan").collect().iter_rows())
     assert plans == {"1": "free", "2": "team", "3": "free"}
     info = Workspace(ws_path).table_info("users")
-    assert info["rows"] == 3 and len(info["sources"]) == 3 and len(info["sources"][0]["sha256"]) == 64
+    assert info["rows"] == 3 and len(info["sources"]) == 3
+    # each source's fingerprint is the XXH3-128 of the file's bytes: the same file twice, then another
+    digests = [s["xxh3_128"] for s in info["sources"]]
+    assert digests[0] == digests[1] == xxhash.xxh3_128(v1.read_bytes()).hexdigest() != digests[2]
 
 
 def test_events_without_ids_dedupe_on_row_hash(tmp_path: Path, ws_path: Path):
