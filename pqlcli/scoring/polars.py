@@ -706,26 +706,41 @@ def _stored_users(
     """Each pass's scored users (sorted by ``user_id``, with the hidden ``__days_*`` words the account
     roll-up needs), one pass at a time: a pass is one or more consecutive stored buckets
     (``_buckets_per_pass``); its events passes, then its users (every user's events are in the user's
-    bucket). Adds the run statistics into ``stats``. The users, with their context, are split by pass
-    once (``_split_users``), so a pass reads only its own users."""
+    bucket). Adds the run statistics into ``stats``. A pass's users with their context: with more than
+    ``SPLIT_USERS_ABOVE`` passes, split by pass once (``_split_users``), so a pass reads only its own;
+    with fewer, each pass filters the users table and builds its own users' context after its events
+    pass (no temporary files; each pass reads the users table once more)."""
     import tempfile
 
     split = _user_split(len(stored), stored=True)
     assert split is not None
     per_pass = _buckets_per_pass(stored)
     batches = [pl.concat(stored[i : i + per_pass]) for i in range(0, len(stored), per_pass)]
+    which = split // per_pass
+    users = ensure(inputs.users, plan.inputs["users"])
     with tempfile.TemporaryDirectory(prefix="pql-users-") as tmp:
-        schema = _split_users(plan, inputs, side, split // per_pass, Path(tmp))
+        schema = _split_users(plan, inputs, side, which, Path(tmp)) if len(batches) > SPLIT_USERS_ABOVE else None
         for b, frame in enumerate(batches):
-            files = sorted(Path(tmp).glob(f"{b:05d}-*.parquet"))
-            mine = pl.scan_parquet(files) if files else pl.LazyFrame(schema=schema)
-            metrics, after = bucketed_metrics(plan, frame, as_of, 1, engine, mine, [frame])
+            if schema is not None:
+                files = sorted(Path(tmp).glob(f"{b:05d}-*.parquet"))
+                own = pl.scan_parquet(files) if files else pl.LazyFrame(schema=schema)
+            else:
+                own = users.filter(which == b)
+            metrics, after = bucketed_metrics(plan, frame, as_of, 1, engine, own, [frame])
+            mine = own if schema is not None else user_frame(plan, replace(inputs, users=own), side).collect(engine="in-memory").lazy()
             flagged = flagged_users(plan, mine, metrics.lazy()).collect(engine="in-memory")
             stats["excluded_users"] += int(flagged["__excluded"].sum())
             unknown = _unknown_events(metrics.lazy(), flagged.lazy()).collect(engine="in-memory")
             stats["events_unknown_users"] += int(unknown.item())
             stats["events_after_as_of"] += int(after.item())
             yield score_users(plan, flagged.lazy()).collect(engine="in-memory")
+
+
+# With more passes than this, the users' context is built once and split by pass into temporary files
+# (``_split_users``); with this many or fewer, each pass builds its own users' context from the users table
+# (at 1M users, 4 passes: 0.5 s less of ~10 s, no temporary files; at 10M, 32 passes would each read all
+# 10M users and join them to 1.25M accounts again).
+SPLIT_USERS_ABOVE = 4
 
 
 # The users' context is built this many users at a time (``_split_users``).

@@ -75,13 +75,19 @@ PER_PASS = (1, 1000, emitter.EVENTS_PER_PASS)
 CHUNK = {1: emitter.USERS_PER_CHUNK, 1000: 400, emitter.EVENTS_PER_PASS: 7}
 
 
+# a pass's users: split by pass once into temporary files (0), or filtered and given their context by each pass
+SPLIT_ABOVE = (0, 10**9)
+
+
+@pytest.mark.parametrize("split_above", SPLIT_ABOVE)
 @pytest.mark.parametrize("per_pass", PER_PASS)
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_stored_buckets_give_the_single_pass_snapshot(
-    workspaces: dict[int, Workspace], name: str, per_pass: int, monkeypatch: pytest.MonkeyPatch
+    workspaces: dict[int, Workspace], name: str, per_pass: int, split_above: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(emitter, "EVENTS_PER_PASS", per_pass)
     monkeypatch.setattr(emitter, "USERS_PER_CHUNK", CHUNK[per_pass])
+    monkeypatch.setattr(emitter, "SPLIT_USERS_ABOVE", split_above)
     loaded = config.load(CONFIGS[name])
     as_of = loaded.as_of()
     single = scoring.run(loaded, scoring.Inputs.from_workspace(workspaces[1]), as_of, buckets=1)
