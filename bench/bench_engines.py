@@ -44,7 +44,7 @@ def ensure_data() -> None:
     print(f"generated {USERS:,} users, {USERS * 50:,} events in {time.perf_counter() - t:.1f}s", flush=True)
 
 
-def _hand_metrics(as_of: Any, data: Path = DATA) -> Any:
+def _hand_metrics(as_of: Any, data: Path = DATA, signals: bool = True) -> Any:
     """The best hand-written events pass we know: the seven counts (six metrics and the week before
     ``logins_7d``, for the trend) in one group-by over only the events they name (no window filter can
     apply: ``integrations`` has none); active days as its own pass over the 30-day window -- the dates
@@ -52,6 +52,7 @@ def _hand_metrics(as_of: Any, data: Path = DATA) -> Any:
     de-duplicating (user, day) pairs; a filtered ``n_unique`` of dates inside the main aggregation keeps
     every date of every user and costs ~2x); and the activation milestone as a pass
     over the three step events joined to the users' signups, all in one streaming ``collect_all``.
+    ``signals=False``: the config before issue 14 (no activation pass, no week before for the trend).
     """
     import polars as pl
 
@@ -67,7 +68,7 @@ def _hand_metrics(as_of: Any, data: Path = DATA) -> Any:
             projects_30d=win("project_created", 30), invites_7d=win("user_invited", 7),
             docs_30d=win("document_published", 30), pricing_views=win("viewed_pricing", 14),
             integrations=(pl.col("event") == "integration_connected").sum(), logins_7d=win("login", 7),
-            logins_before=week_before.sum(),
+            **({"logins_before": week_before.sum()} if signals else {}),
         )
     )
     first_day = (as_of - timedelta(days=30)).date()  # 31 dates at most: one 64-bit word of day bits
@@ -89,6 +90,9 @@ def _hand_metrics(as_of: Any, data: Path = DATA) -> Any:
         .group_by("user_id")
         .agg(activated_steps=pl.col("event").n_unique())
     )
+    if not signals:
+        counts, days = pl.collect_all([counts, days], engine="streaming")
+        return counts.lazy().join(days.lazy(), on="user_id", how="full", coalesce=True)
     counts, days, activation = pl.collect_all([counts, days, activation], engine="streaming")
     out = counts.lazy().join(days.lazy(), on="user_id", how="full", coalesce=True)
     out = out.join(activation.lazy(), on="user_id", how="full", coalesce=True)
@@ -96,15 +100,16 @@ def _hand_metrics(as_of: Any, data: Path = DATA) -> Any:
     return out.with_columns(logins_trend=now - before)
 
 
-def hand_polars() -> None:
-    """The example config's rules written directly as Polars lazy queries."""
+def hand_polars(signals: bool = True) -> None:
+    """The example config's rules written directly as Polars lazy queries (``signals=False``: the config
+    before issue 14, without the activation milestone, the logins trend and their usage rules)."""
     import polars as pl
 
     from pqlcli.config import load
     from pqlcli.util.domains import free_email_domains
 
     as_of = load(CONFIG).as_of()
-    metrics = _hand_metrics(as_of)
+    metrics = _hand_metrics(as_of, signals=signals)
     accounts = pl.scan_parquet(DATA / "accounts.parquet")
     firmo = pl.scan_parquet(DATA / "firmographics.parquet").filter(pl.col("status") == "found").select(
         "domain", "employees", "raised", "country"
@@ -123,8 +128,10 @@ def hand_polars() -> None:
         domain=pl.coalesce("domain", pl.when(~pl.col("is_free_email")).then(pl.col("email_domain"))),
     ).join(firmo, on="domain", how="left").join(metrics, on="user_id", how="left").with_columns(
         pl.col("projects_30d", "invites_7d", "docs_30d", "pricing_views", "integrations", "logins_7d", "active_days_30d",
-               "logins_trend", "activated_steps").fill_null(0)
-    ).with_columns(activated=pl.col("activated_steps") == 3)
+               *(["logins_trend", "activated_steps"] if signals else [])).fill_null(0)
+    )
+    if signals:
+        users = users.with_columns(activated=pl.col("activated_steps") == 3)
     pts = lambda c, p: pl.when(c).then(p).otherwise(0)  # noqa: E731
     fit = (pts(pl.col("employees") > 100, 30) + pts(pl.col("raised") > 10_000_000, 30)
            + pts(pl.col("country").is_in(["US", "CA", "GB"]), 20) + pts(pl.col("is_free_email"), -20)
@@ -132,7 +139,7 @@ def hand_polars() -> None:
     usage = ((pl.col("projects_30d") * 5).clip(upper_bound=25) + (pl.col("invites_7d") * 10).clip(upper_bound=30)
              + (pl.col("docs_30d") * 2).clip(upper_bound=20) + pts(pl.col("pricing_views") > 0, 15)
              + pts(pl.col("integrations") > 0, 10) + pts(pl.col("logins_7d") == 0, -10)
-             + pts(pl.col("activated"), 10) + pts(pl.col("logins_trend") > 0, 5)).clip(0, 100)
+             + (pts(pl.col("activated"), 10) + pts(pl.col("logins_trend") > 0, 5) if signals else 0)).clip(0, 100)
     scored = users.with_columns(fit_score=fit, usage_score=usage).with_columns(
         is_pql=((pl.col("fit_score") >= 50) & (pl.col("usage_score") >= 40) & pl.col("plan").is_in(["free", "trial"])).fill_null(False)
     )
