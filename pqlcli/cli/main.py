@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
 
 def _run(args: list[str], run: common.Session) -> int:
     from pqlcli import render
+    from pqlcli.workspace import lock
 
+    lock.waiting_note = render.note  # "waiting for another pql command writing to the workspace"
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="pql", standalone_mode=True)

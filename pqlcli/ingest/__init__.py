@@ -97,12 +97,15 @@ def ingest(
     ws.root.mkdir(parents=True, exist_ok=True)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    tmp = ws.root / f".ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        return _ingest(ws, kind, [str(p) for p in paths], fmt, mapping or {}, opts, progress, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    from pqlcli.workspace.lock import writing
+
+    with writing(ws.root, f"pql ingest {kind}"):  # one writer at a time (pqlcli.workspace.lock)
+        tmp = ws.root / f".ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            return _ingest(ws, kind, [str(p) for p in paths], fmt, mapping or {}, opts, progress, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _check_timezone(name: str) -> None:

@@ -127,12 +127,22 @@ def _steps(root: Path, steps: dict[str, Any]) -> None:
 
 
 def recover(root: Path) -> int:
-    """Complete the commits a killed process left (their journals); returns how many."""
+    """Complete the commits a killed process left (their journals); returns how many. A journal of a
+    live writer (it holds the workspace's write lock, :mod:`pqlcli.workspace.lock`) is its own to
+    complete: nothing is replayed while another process writes."""
+    from pqlcli.workspace.lock import unless_busy
+
+    journals = sorted(root.glob(JOURNAL_GLOB))
+    if not journals:
+        return 0
     done = 0
-    for journal in sorted(root.glob(JOURNAL_GLOB)):
-        with contextlib.suppress(FileNotFoundError):  # another process completed it just now
-            _replay(root, journal)
-            done += 1
+    with unless_busy(root) as free:
+        if not free:
+            return 0
+        for journal in journals:
+            with contextlib.suppress(FileNotFoundError):  # completed just now
+                _replay(root, journal)
+                done += 1
     return done
 
 

@@ -59,6 +59,13 @@ def sort_events(ws: Workspace, max_rows: int = MAX_ROWS, progress: Callable[[int
     into one part in time order, when they hold ``max_rows`` events or fewer together; many small parts
     in random order each span the whole time range even when sorted, one sorted part does not.
     ``progress(done, total)`` is called as parts are done."""
+    from pqlcli.workspace.lock import writing
+
+    with writing(ws.root, "pql optimize"):  # one writer at a time (pqlcli.workspace.lock)
+        return _sort_events(ws, max_rows, progress, merge)
+
+
+def _sort_events(ws: Workspace, max_rows: int, progress: Callable[[int, int], None] | None, merge: bool) -> SortResult:
     from pqlcli.util.clock import stamp
 
     if not ws.has_table("events"):

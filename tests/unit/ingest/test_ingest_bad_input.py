@@ -19,6 +19,7 @@ import pytest
 from pqlcli.errors import ExitCode, WorkspaceError
 from pqlcli.ingest import ingest
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.lock import LOCK_FILE
 from tests import paths
 
 USERS_CSV = "user_id,email,signup_at\nu1,a@x.com,2026-01-01\nu2,b@x.com,2026-01-02T10:00:00Z\n"
@@ -178,7 +179,8 @@ def test_ctrl_c_mid_ingest_exits_130_and_keeps_old_table(tmp_path, ws_path):
     assert proc.returncode == ExitCode.INTERRUPTED, err
     assert "Interrupted" in err.decode() and "Traceback" not in err.decode()
     assert _events_table(ws_path).equals(before)
-    assert [p.name for p in ws_path.rglob("*") if p.name.startswith(".")] == []  # its temp files were removed
+    # its temp files were removed (the write lock's file stays: pqlcli.workspace.lock)
+    assert [p.name for p in ws_path.rglob("*") if p.name.startswith(".") and p.name != LOCK_FILE] == []
 
 
 def _visible_parts(ws_path: Path) -> list[str]:

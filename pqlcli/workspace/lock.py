@@ -1,0 +1,121 @@
+"""One writer at a time: the workspace's write lock.
+
+Commands that change stored tables (``pql ingest``, ``pql optimize``) hold ``<workspace>/.write.lock``
+while they run, so two of them (a cron job and a manual run, say) never read-modify-write the same
+tables at once: the second waits for the first (up to ``PQL_LOCK_TIMEOUT`` seconds, default 600), then
+works on what the first stored. It is a kernel lock (``flock``, through the ``filelock`` package): a
+process that dies, even by SIGKILL, releases it, so there is never a stale lock to remove by hand.
+Readers (``pql score``, ``pql list`` ...) take no lock: every change becomes visible at once
+(:mod:`pqlcli.workspace.commit`). Re-entrant within a thread (an ingest's identity re-key runs inside the
+ingest's lock).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pqlcli.errors import UsageError, WorkspaceError
+
+LOCK_FILE = ".write.lock"
+TIMEOUT_ENV = "PQL_LOCK_TIMEOUT"
+DEFAULT_TIMEOUT = 600.0
+
+# Set by the CLI to say on stderr that a command is waiting for another one (the library says nothing).
+waiting_note: Callable[[str], None] | None = None
+
+_held: dict[tuple[Path, int], int] = {}  # (workspace, thread) -> depth, for re-entry
+_guard = threading.Lock()
+
+
+def timeout() -> float:
+    """Seconds to wait for another writer: ``PQL_LOCK_TIMEOUT`` (0: fail at once), default 600."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0 or value != value:
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds.",
+                         f"Set {TIMEOUT_ENV} to how long a command may wait for another one writing to the "
+                         "same workspace, e.g. 600 (0: fail at once), or unset it.")
+    return value
+
+
+@contextmanager
+def writing(root: Path, what: str) -> Iterator[None]:
+    """Hold the workspace's write lock while the block runs (``what``: the command, for messages)."""
+    from filelock import FileLock, Timeout
+
+    key = (Path(root).resolve(), threading.get_ident())
+    with _guard:
+        if key in _held:
+            _held[key] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield
+        finally:
+            with _guard:
+                _held[key] -= 1
+        return
+    limit = timeout()
+    path = key[0] / LOCK_FILE
+    key[0].mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path), is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if waiting_note is not None and limit > 0:
+            waiting_note(f"Waiting for another pql command that is writing to the workspace {key[0]} "
+                         f"(up to {limit:g} s; {TIMEOUT_ENV} sets how long) ...")
+        try:
+            lock.acquire(timeout=limit)
+        except Timeout:
+            raise WorkspaceError(
+                f"Another pql command is still writing to the workspace {key[0]} after {limit:g} s "
+                f"(it holds {path}), so `{what}` did not start and changed nothing.",
+                f"Run it again when the other command has finished, or give it longer with {TIMEOUT_ENV}=SECONDS.",
+            ) from None
+    with _guard:
+        _held[key] = 1
+    try:
+        yield
+    finally:
+        with _guard:
+            del _held[key]
+        lock.release()
+
+
+@contextmanager
+def unless_busy(root: Path) -> Iterator[bool]:
+    """Hold the write lock if no other process does (True), else yield False at once: for work a live
+    writer would do itself (completing its commit)."""
+    from filelock import FileLock, Timeout
+
+    key = (Path(root).resolve(), threading.get_ident())
+    with _guard:
+        mine = key in _held
+    if mine:
+        yield True
+        return
+    lock = FileLock(str(key[0] / LOCK_FILE), is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):  # OSError: a workspace we may not write to; nothing to complete then
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+__all__ = ["LOCK_FILE", "TIMEOUT_ENV", "timeout", "unless_busy", "writing"]
