@@ -163,11 +163,19 @@ def enrich(
     Raises :class:`~pqlcli.errors.ProviderError` when the provider stops the run (bad key, quota, outage),
     and :class:`EnrichmentFailed` when every lookup failed — both after saving everything received.
     """
-    from pqlcli.providers import registry
+    from pqlcli.workspace.lock import ENRICH_LOCK_FILE, writing
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace, create=True)
     if batch_size < 1:
         raise UsageError(f"The batch size must be at least 1 (got {batch_size}).", param="batch_size")
+    with writing(ws.root, "pql enrich", ENRICH_LOCK_FILE):  # one enrichment at a time (pqlcli.workspace.lock)
+        return _enrich(ws, provider_name, options, refresh, ttl_days, progress, batch_size, provider, domains)
+
+
+def _enrich(ws: Workspace, provider_name: str, options: dict[str, Any] | None, refresh: bool, ttl_days: float,
+            progress: Progress | None, batch_size: int, provider: Provider | None, domains: Iterable[str] | None) -> EnrichResult:
+    from pqlcli.providers import registry
+
     started = time.monotonic()
     warnings: list[str] = []
     if provider is None:

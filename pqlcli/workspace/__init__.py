@@ -229,11 +229,14 @@ class Workspace:
         return self.manifest().get("tables", {}).get(name, {})
 
     def update_table_info(self, name: str, **fields: Any) -> None:
-        manifest = self.manifest()
-        info = manifest.setdefault("tables", {}).setdefault(name, {})
-        info.update(fields)
-        info["updated_at"] = utc_now().isoformat()
-        self.save_manifest(manifest)
+        from pqlcli.workspace.lock import writing
+
+        with writing(self.root, "update the workspace manifest"):  # read-modify-write: one writer at a time
+            manifest = self.manifest()
+            info = manifest.setdefault("tables", {}).setdefault(name, {})
+            info.update(fields)
+            info["updated_at"] = utc_now().isoformat()
+            self.save_manifest(manifest)
 
     # ---- snapshots ----------------------------------------------------------------------------
     @property

@@ -1,9 +1,10 @@
 """One writer at a time: the workspace's write lock.
 
 Commands that change stored tables (``pql ingest``, ``pql optimize``) hold ``<workspace>/.write.lock``
-while they run, so two of them (a cron job and a manual run, say) never read-modify-write the same
+while they run (and every update of the workspace's ``manifest.json`` takes it, briefly), so two of them (a cron job and a manual run, say) never read-modify-write the same
 tables at once: the second waits for the first (up to ``PQL_LOCK_TIMEOUT`` seconds, default 600), then
-works on what the first stored. It is a kernel lock (``flock``, through the ``filelock`` package): a
+works on what the first stored. ``pql enrich`` holds ``.enrich.lock`` instead (it writes only the
+``firmographics`` table, which nothing else writes, and may run for long): one enrichment at a time. It is a kernel lock (``flock``, through the ``filelock`` package): a
 process that dies, even by SIGKILL, releases it, so there is never a stale lock to remove by hand.
 Readers (``pql score``, ``pql list`` ...) take no lock: every change becomes visible at once
 (:mod:`pqlcli.workspace.commit`). Re-entrant within a thread (an ingest's identity re-key runs inside the
@@ -21,13 +22,14 @@ from pathlib import Path
 from pqlcli.errors import UsageError, WorkspaceError
 
 LOCK_FILE = ".write.lock"
+ENRICH_LOCK_FILE = ".enrich.lock"  # one `pql enrich` at a time (it alone writes firmographics)
 TIMEOUT_ENV = "PQL_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
 
 # Set by the CLI to say on stderr that a command is waiting for another one (the library says nothing).
 waiting_note: Callable[[str], None] | None = None
 
-_held: dict[tuple[Path, int], int] = {}  # (workspace, thread) -> depth, for re-entry
+_held: dict[tuple[Path, int], int] = {}  # (lock file, thread) -> depth, for re-entry
 _guard = threading.Lock()
 
 
@@ -48,11 +50,12 @@ def timeout() -> float:
 
 
 @contextmanager
-def writing(root: Path, what: str) -> Iterator[None]:
-    """Hold the workspace's write lock while the block runs (``what``: the command, for messages)."""
+def writing(root: Path, what: str, name: str = LOCK_FILE) -> Iterator[None]:
+    """Hold the workspace's write lock (or the lock ``name``) while the block runs (``what``: the
+    command, for messages)."""
     from filelock import FileLock, Timeout
 
-    key = (Path(root).resolve(), threading.get_ident())
+    key = (Path(root).resolve() / name, threading.get_ident())
     with _guard:
         if key in _held:
             _held[key] += 1
@@ -67,20 +70,20 @@ def writing(root: Path, what: str) -> Iterator[None]:
                 _held[key] -= 1
         return
     limit = timeout()
-    path = key[0] / LOCK_FILE
-    key[0].mkdir(parents=True, exist_ok=True)
+    path = key[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), is_singleton=False)
     try:
         lock.acquire(timeout=0)
     except Timeout:
         if waiting_note is not None and limit > 0:
-            waiting_note(f"Waiting for another pql command that is writing to the workspace {key[0]} "
+            waiting_note(f"Waiting for another pql command that is writing to the workspace {path.parent} "
                          f"(up to {limit:g} s; {TIMEOUT_ENV} sets how long) ...")
         try:
             lock.acquire(timeout=limit)
         except Timeout:
             raise WorkspaceError(
-                f"Another pql command is still writing to the workspace {key[0]} after {limit:g} s "
+                f"Another pql command is still writing to the workspace {path.parent} after {limit:g} s "
                 f"(it holds {path}), so `{what}` did not start and changed nothing.",
                 f"Run it again when the other command has finished, or give it longer with {TIMEOUT_ENV}=SECONDS.",
             ) from None
@@ -100,13 +103,13 @@ def unless_busy(root: Path) -> Iterator[bool]:
     writer would do itself (completing its commit)."""
     from filelock import FileLock, Timeout
 
-    key = (Path(root).resolve(), threading.get_ident())
+    key = (Path(root).resolve() / LOCK_FILE, threading.get_ident())
     with _guard:
         mine = key in _held
     if mine:
         yield True
         return
-    lock = FileLock(str(key[0] / LOCK_FILE), is_singleton=False)
+    lock = FileLock(str(key[0]), is_singleton=False)
     try:
         lock.acquire(timeout=0)
     except (Timeout, OSError):  # OSError: a workspace we may not write to; nothing to complete then
@@ -118,4 +121,4 @@ def unless_busy(root: Path) -> Iterator[bool]:
         lock.release()
 
 
-__all__ = ["LOCK_FILE", "TIMEOUT_ENV", "timeout", "unless_busy", "writing"]
+__all__ = ["ENRICH_LOCK_FILE", "LOCK_FILE", "TIMEOUT_ENV", "timeout", "unless_busy", "writing"]

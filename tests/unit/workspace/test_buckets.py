@@ -11,6 +11,7 @@ import pytest
 from pqlcli.errors import WorkspaceError
 from pqlcli.workspace import Workspace, buckets, commit
 from pqlcli.workspace.buckets import bucket_expr, choose_count, xxh64
+from pqlcli.workspace.lock import LOCK_FILE
 
 IDS = ["u_1", "u_2", "51001", "anon-1", "$device:abc", "ünïcode-id", ""]
 # XXH64 (seed 0) of the ids' UTF-8 bytes, and their buckets for 16, 7 and 1000 buckets: if any of these
@@ -97,4 +98,5 @@ def test_a_commit_that_fails_before_its_journal_changes_nothing(ws_path, monkeyp
     with pytest.raises(OSError, match="disk full"):
         ws.add_part("events", pl.DataFrame({"user_id": IDS, "event": "b", "event_id": IDS}), "p2")
     assert sorted(p.relative_to(ws_path) for p in ws.table_files("events")) == before
-    assert [p.name for p in ws_path.rglob("*") if p.name.startswith(".")] == []  # its staged files were removed
+    # its staged files were removed (the write lock's file stays: pqlcli.workspace.lock)
+    assert [p.name for p in ws_path.rglob("*") if p.name.startswith(".") and p.name != LOCK_FILE] == []

@@ -15,15 +15,15 @@ from pathlib import Path
 import polars as pl
 
 from pqlcli.workspace import Workspace
-from pqlcli.workspace.lock import LOCK_FILE
+from pqlcli.workspace.lock import ENRICH_LOCK_FILE, LOCK_FILE
 
 HOLD = "import sys, filelock; l = filelock.FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); sys.stdin.read()"
 
 
-def _holder(ws: Path) -> subprocess.Popen[str]:
-    """Another process holding the workspace's write lock until its stdin closes (or it is killed)."""
+def _holder(ws: Path, name: str = LOCK_FILE) -> subprocess.Popen[str]:
+    """Another process holding the workspace's write lock (or ``name``) until its stdin closes (or it is killed)."""
     ws.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(ws / LOCK_FILE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(ws / name)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 
@@ -127,3 +127,20 @@ def test_optimize_takes_the_same_lock(tmp_path: Path):
         holder.kill()
         holder.wait()
     assert _pql(ws, "optimize", timeout="0").returncode == 0
+
+
+def test_one_enrichment_at_a_time_beside_ingests(tmp_path: Path):
+    ws = tmp_path / "ws"
+    assert _pql(ws, "ingest", "users", str(_users_csv(tmp_path / "u.csv", range(3)))).returncode == 0
+    holder = _holder(ws, ENRICH_LOCK_FILE)  # another enrichment is running
+    try:
+        proc = _pql(ws, "enrich", timeout="0")
+        assert proc.returncode == 1 and "`pql enrich` did not start" in (proc.stderr.read() if proc.stderr else "")
+        # an ingest does not wait for an enrichment (it never writes firmographics)
+        assert _pql(ws, "ingest", "users", str(_users_csv(tmp_path / "v.csv", range(3, 5))), timeout="0").returncode == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    proc = _pql(ws, "enrich", timeout="0")
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert Workspace(ws).table_info("firmographics")["rows"] == 5
