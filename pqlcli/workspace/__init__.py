@@ -9,6 +9,7 @@ Layout::
       events/bucket=KKK/part-*.parquet  ... or, in a large workspace, in buckets of users (see below)
       rejects/<table>-<time>.csv rows that could not be used, with the row number and the reason
       scores/<timestamp>/        users.parquet, accounts.parquet, manifest.json (one snapshot per score)
+      .write.lock  .enrich.lock  one writer at a time (:mod:`pqlcli.workspace.lock`)
 
 A large events table is stored in N buckets (``manifest.json``: ``tables.events.buckets`` = scheme and N,
 chosen from the size of the first events ingest; :mod:`pqlcli.workspace.buckets`): every event of a user
