@@ -71,11 +71,11 @@ def writing(root: Path, what: str, name: str = LOCK_FILE) -> Iterator[None]:
         return
     limit = timeout()
     path = key[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), is_singleton=False)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
-    except Timeout:
+    except Timeout:  # (a TimeoutError, so an OSError: caught first)
         if waiting_note is not None and limit > 0:
             waiting_note(f"Waiting for another pql command that is writing to the workspace {path.parent} "
                          f"(up to {limit:g} s; {TIMEOUT_ENV} sets how long) ...")
@@ -87,6 +87,9 @@ def writing(root: Path, what: str, name: str = LOCK_FILE) -> Iterator[None]:
                 f"(it holds {path}), so `{what}` did not start and changed nothing.",
                 f"Run it again when the other command has finished, or give it longer with {TIMEOUT_ENV}=SECONDS.",
             ) from None
+    except OSError as exc:  # a workspace we may not write to (read-only, another user's)
+        raise WorkspaceError(f"Cannot write to the workspace {path.parent} ({exc.strerror or exc}), so `{what}` did not start.",
+                             "Check that the folder exists and that you may write to it, or choose another with --workspace.") from None
     with _guard:
         _held[key] = 1
     try:

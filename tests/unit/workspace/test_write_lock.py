@@ -144,3 +144,12 @@ def test_one_enrichment_at_a_time_beside_ingests(tmp_path: Path):
     proc = _pql(ws, "enrich", timeout="0")
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
     assert Workspace(ws).table_info("firmographics")["rows"] == 5
+
+
+def test_a_workspace_that_cannot_be_locked_is_a_clear_error(tmp_path: Path):
+    ws = tmp_path / "ws"
+    (ws / LOCK_FILE).mkdir(parents=True)  # the lock file cannot be opened (as in a read-only workspace)
+    proc = _pql(ws, "ingest", "users", str(_users_csv(tmp_path / "u.csv", range(2))))
+    err = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 1 and "Cannot write to the workspace" in err and "Traceback" not in err
+    assert not Workspace(ws).has_table("users")
