@@ -710,6 +710,7 @@ def _stored_users(
     ``SPLIT_USERS_ABOVE`` passes, split by pass once (``_split_users``), so a pass reads only its own;
     with fewer, each pass filters the users table and builds its own users' context after its events
     pass (no temporary files; each pass reads the users table once more)."""
+    import contextlib
     import tempfile
 
     split = _user_split(len(stored), stored=True)
@@ -718,8 +719,9 @@ def _stored_users(
     batches = [pl.concat(stored[i : i + per_pass]) for i in range(0, len(stored), per_pass)]
     which = split // per_pass
     users = ensure(inputs.users, plan.inputs["users"])
-    with tempfile.TemporaryDirectory(prefix="pql-users-") as tmp:
-        schema = _split_users(plan, inputs, side, which, Path(tmp)) if len(batches) > SPLIT_USERS_ABOVE else None
+    split_files = len(batches) > SPLIT_USERS_ABOVE
+    with tempfile.TemporaryDirectory(prefix="pql-users-") if split_files else contextlib.nullcontext("") as tmp:
+        schema = _split_users(plan, inputs, side, which, Path(tmp)) if split_files else None
         for b, frame in enumerate(batches):
             if schema is not None:
                 files = sorted(Path(tmp).glob(f"{b:05d}-*.parquet"))

@@ -1,14 +1,16 @@
 """One writer at a time: the workspace's write lock.
 
 Commands that change stored tables (``pql ingest``, ``pql optimize``) hold ``<workspace>/.write.lock``
-while they run (and every update of the workspace's ``manifest.json`` takes it, briefly), so two of them (a cron job and a manual run, say) never read-modify-write the same
-tables at once: the second waits for the first (up to ``PQL_LOCK_TIMEOUT`` seconds, default 600), then
-works on what the first stored. ``pql enrich`` holds ``.enrich.lock`` instead (it writes only the
-``firmographics`` table, which nothing else writes, and may run for long): one enrichment at a time. It is a kernel lock (``flock``, through the ``filelock`` package): a
-process that dies, even by SIGKILL, releases it, so there is never a stale lock to remove by hand.
-Readers (``pql score``, ``pql list`` ...) take no lock: every change becomes visible at once
-(:mod:`pqlcli.workspace.commit`). Re-entrant within a thread (an ingest's identity re-key runs inside the
-ingest's lock).
+while they run, and every update of the workspace's ``manifest.json`` takes it briefly. So two of them
+(a cron job and a manual run, say) never read-modify-write the same tables at once: the second waits for
+the first (up to ``PQL_LOCK_TIMEOUT`` seconds, default 600), then works on what the first stored.
+``pql enrich`` holds ``.enrich.lock`` instead: it writes only the ``firmographics`` table, which nothing
+else writes, and may run for long, so it excludes other enrichments, not ingests.
+
+It is a kernel lock (``flock``, through the ``filelock`` package): a process that dies, even by SIGKILL,
+releases it, so there is never a stale lock to remove by hand. Readers (``pql score``, ``pql list`` ...)
+take no lock: every change becomes visible at once (:mod:`pqlcli.workspace.commit`). Re-entrant within
+a thread (an ingest's identity re-key runs inside the ingest's lock).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pqlcli.errors import UsageError, WorkspaceError
 
@@ -49,25 +52,46 @@ def timeout() -> float:
     return value
 
 
+def _key(root: Path, name: str) -> tuple[Path, int]:
+    return Path(root).resolve() / name, threading.get_ident()
+
+
+def _reenter(key: tuple[Path, int]) -> bool:
+    """Count one more hold of a lock this thread already holds (True), or False when it does not."""
+    with _guard:
+        if key in _held:
+            _held[key] += 1
+            return True
+    return False
+
+
+@contextmanager
+def _holding(key: tuple[Path, int], lock: Any) -> Iterator[None]:
+    """The block run as this thread's hold of ``lock`` (acquired, or re-entered), released after it."""
+    if lock is not None:  # a first hold (a re-entered one was counted by _reenter)
+        with _guard:
+            _held[key] = 1
+    try:
+        yield
+    finally:
+        with _guard:
+            _held[key] -= 1
+            if not _held[key]:
+                del _held[key]
+        if lock is not None:
+            lock.release()
+
+
 @contextmanager
 def writing(root: Path, what: str, name: str = LOCK_FILE) -> Iterator[None]:
     """Hold the workspace's write lock (or the lock ``name``) while the block runs (``what``: the
     command, for messages)."""
     from filelock import FileLock, Timeout
 
-    key = (Path(root).resolve() / name, threading.get_ident())
-    with _guard:
-        if key in _held:
-            _held[key] += 1
-            reentered = True
-        else:
-            reentered = False
-    if reentered:
-        try:
+    key = _key(root, name)
+    if _reenter(key):
+        with _holding(key, None):
             yield
-        finally:
-            with _guard:
-                _held[key] -= 1
         return
     limit = timeout()
     path = key[0]
@@ -90,14 +114,8 @@ def writing(root: Path, what: str, name: str = LOCK_FILE) -> Iterator[None]:
     except OSError as exc:  # a workspace we may not write to (read-only, another user's)
         raise WorkspaceError(f"Cannot write to the workspace {path.parent} ({exc.strerror or exc}), so `{what}` did not start.",
                              "Check that the folder exists and that you may write to it, or choose another with --workspace.") from None
-    with _guard:
-        _held[key] = 1
-    try:
+    with _holding(key, lock):
         yield
-    finally:
-        with _guard:
-            del _held[key]
-        lock.release()
 
 
 @contextmanager
@@ -106,11 +124,10 @@ def unless_busy(root: Path) -> Iterator[bool]:
     writer would do itself (completing its commit)."""
     from filelock import FileLock, Timeout
 
-    key = (Path(root).resolve() / LOCK_FILE, threading.get_ident())
-    with _guard:
-        mine = key in _held
-    if mine:
-        yield True
+    key = _key(root, LOCK_FILE)
+    if _reenter(key):
+        with _holding(key, None):
+            yield True
         return
     lock = FileLock(str(key[0]), is_singleton=False)
     try:
@@ -118,10 +135,8 @@ def unless_busy(root: Path) -> Iterator[bool]:
     except (Timeout, OSError):  # OSError: a workspace we may not write to; nothing to complete then
         yield False
         return
-    try:
+    with _holding(key, lock):
         yield True
-    finally:
-        lock.release()
 
 
 __all__ = ["ENRICH_LOCK_FILE", "LOCK_FILE", "TIMEOUT_ENV", "timeout", "unless_busy", "writing"]

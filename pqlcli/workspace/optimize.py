@@ -115,7 +115,7 @@ def _replace(ws: Workspace, parts: list[Path], target: Path, rows: int) -> None:
     with Commit(ws.root) as commit:
         staged = commit.stage(target.name)
         _write_sorted(_concat_parts(parts).collect(), staged)
-        written = int(pl.scan_parquet(staged).select(pl.len()).collect().item())
+        written = _rows(staged)
         if written != rows:  # never swap in a part that lost or gained rows
             where = parts[0] if len(parts) == 1 else f"the {len(parts)} parts of {parts[0].parent}"
             raise WorkspaceError(f"Sorting {where} wrote {written} rows instead of {rows}; the events were left as they were.",
