@@ -44,7 +44,7 @@ def ensure_data() -> None:
     print(f"generated {USERS:,} users, {USERS * 50:,} events in {time.perf_counter() - t:.1f}s", flush=True)
 
 
-def _hand_metrics(as_of: Any, data: Path = DATA, signals: bool = True) -> Any:
+def _hand_metrics(as_of: Any, data: Path = DATA, signals: bool = True, events: Any = None, signups: Any = None) -> Any:
     """The best hand-written events pass we know: the seven counts (six metrics and the week before
     ``logins_7d``, for the trend) in one group-by over only the events they name (no window filter can
     apply: ``integrations`` has none); active days as its own pass over the 30-day window -- the dates
@@ -53,11 +53,13 @@ def _hand_metrics(as_of: Any, data: Path = DATA, signals: bool = True) -> Any:
     every date of every user and costs ~2x); and the activation milestone as a pass
     over the three step events joined to the users' signups, all in one streaming ``collect_all``.
     ``signals=False``: the config before issue 14 (no activation pass, no week before for the trend).
+    ``events`` / ``signups``: one pass's events and its users' signups (bench_scale's passes), instead of
+    every event and user in ``data``.
     """
     import polars as pl
 
     ts, lit = pl.col("timestamp"), (lambda d: pl.lit(d, dtype=pl.Datetime("us", "UTC")))
-    events = pl.scan_parquet(data / "events" / "**" / "*.parquet").select("user_id", "event", "timestamp")
+    events = (events if events is not None else pl.scan_parquet(data / "events" / "**" / "*.parquet")).select("user_id", "event", "timestamp")
     win = lambda ev, days: ((pl.col("event") == ev) & (ts >= lit(as_of - timedelta(days=days)))).sum()  # noqa: E731
     names = ["project_created", "user_invited", "document_published", "viewed_pricing", "integration_connected", "login"]
     week_before = (pl.col("event") == "login") & (ts >= lit(as_of - timedelta(days=14))) & (ts < lit(as_of - timedelta(days=7)))
@@ -82,7 +84,7 @@ def _hand_metrics(as_of: Any, data: Path = DATA, signals: bool = True) -> Any:
     )
     steps = ["project_created", "user_invited", "integration_connected"]
     signup = pl.col("signup_at")
-    signups = pl.scan_parquet(data / "users.parquet").select("user_id", "signup_at").filter(signup.is_not_null())
+    signups = (signups if signups is not None else pl.scan_parquet(data / "users.parquet")).select("user_id", "signup_at").filter(signup.is_not_null())
     activation = (
         events.filter((ts < lit(as_of)) & pl.col("event").is_in(steps))
         .join(signups, on="user_id")
@@ -106,27 +108,42 @@ def hand_polars(signals: bool = True) -> None:
     import polars as pl
 
     from pqlcli.config import load
-    from pqlcli.util.domains import free_email_domains
 
     as_of = load(CONFIG).as_of()
     metrics = _hand_metrics(as_of, signals=signals)
-    accounts = pl.scan_parquet(DATA / "accounts.parquet")
-    firmo = pl.scan_parquet(DATA / "firmographics.parquet").filter(pl.col("status") == "found").select(
+    out = hand_scored(hand_context(pl.scan_parquet(DATA / "users.parquet"), DATA), metrics, signals).collect(engine="in-memory")
+    _write_results(out, hand_accounts(out.lazy()).collect())
+
+
+def hand_context(users: Any, data: Path = DATA) -> Any:
+    """The users with what the rules take from their account and firmographics (orphans joined to the
+    account of their email's domain), by hand."""
+    import polars as pl
+
+    from pqlcli.util.domains import free_email_domains
+
+    accounts = pl.scan_parquet(data / "accounts.parquet")
+    firmo = pl.scan_parquet(data / "firmographics.parquet").filter(pl.col("status") == "found").select(
         "domain", "employees", "raised", "country"
     )
     dom = pl.col("email").str.to_lowercase().str.split("@").list.get(1, null_on_oob=True)
-    users = pl.scan_parquet(DATA / "users.parquet").with_columns(email_domain=dom).with_columns(
-        is_free_email=pl.col("email_domain").is_in(sorted(free_email_domains()))
-    )
+    users = users.with_columns(email_domain=dom).with_columns(is_free_email=pl.col("email_domain").is_in(sorted(free_email_domains())))
     orphan = accounts.filter(pl.col("domain").is_not_null()).group_by("domain").agg(pl.col("account_id").min().alias("oa"))
     users = users.join(orphan, left_on="email_domain", right_on="domain", how="left").with_columns(
         account_id=pl.coalesce("account_id", pl.when(~pl.col("is_free_email")).then(pl.col("oa")))
     )
     users = users.join(accounts.select("account_id", pl.col("plan").alias("aplan"), pl.col("domain")), on="account_id", how="left")
-    users = users.with_columns(
+    return users.with_columns(
         plan=pl.coalesce("plan", "aplan"),
         domain=pl.coalesce("domain", pl.when(~pl.col("is_free_email")).then(pl.col("email_domain"))),
-    ).join(firmo, on="domain", how="left").join(metrics, on="user_id", how="left").with_columns(
+    ).join(firmo, on="domain", how="left")
+
+
+def hand_scored(users: Any, metrics: Any, signals: bool = True) -> Any:
+    """``hand_context``'s users with their metrics, fit and usage scores and ``is_pql`` (lazy)."""
+    import polars as pl
+
+    users = users.join(metrics, on="user_id", how="left").with_columns(
         pl.col("projects_30d", "invites_7d", "docs_30d", "pricing_views", "integrations", "logins_7d", "active_days_30d",
                *(["logins_trend", "activated_steps"] if signals else [])).fill_null(0)
     )
@@ -140,14 +157,18 @@ def hand_polars(signals: bool = True) -> None:
              + (pl.col("docs_30d") * 2).clip(upper_bound=20) + pts(pl.col("pricing_views") > 0, 15)
              + pts(pl.col("integrations") > 0, 10) + pts(pl.col("logins_7d") == 0, -10)
              + (pts(pl.col("activated"), 10) + pts(pl.col("logins_trend") > 0, 5) if signals else 0)).clip(0, 100)
-    scored = users.with_columns(fit_score=fit, usage_score=usage).with_columns(
+    return users.with_columns(fit_score=fit, usage_score=usage).with_columns(
         is_pql=((pl.col("fit_score") >= 50) & (pl.col("usage_score") >= 40) & pl.col("plan").is_in(["free", "trial"])).fill_null(False)
     )
-    out = scored.collect(engine="in-memory")
-    acct = out.lazy().filter(pl.col("account_id").is_not_null()).group_by("account_id").agg(
+
+
+def hand_accounts(users: Any) -> Any:
+    """The account roll-up of the scored users (lazy)."""
+    import polars as pl
+
+    return users.filter(pl.col("account_id").is_not_null()).group_by("account_id").agg(
         pl.len().alias("users"), pl.col("is_pql").sum().alias("pql_users"), pl.col("projects_30d").sum()
-    ).with_columns(pqa=pl.col("pql_users") / pl.col("users") >= 0.5).collect()
-    _write_results(out, acct)
+    ).with_columns(pqa=pl.col("pql_users") / pl.col("users") >= 0.5)
 
 
 def _write_results(users: Any, accounts: Any) -> None:

@@ -10,6 +10,14 @@ by hash-filtering the whole table into N buckets (the path for a workspace store
 in its own process, as `pql score` runs it (`scoring.score`: score and write the snapshot, which is
 removed afterwards); peak RSS is that process's ru_maxrss. Cost should grow linearly: events/s stays about
 flat. Issue 12 goal 2 (10M users: < 90 s, <= 4 GB) is printed with ✓/✗ when 10M is among the sizes.
+
+Each size is also scored by the best hand-written Polars we know for a workspace stored in buckets
+(``hand``, in its own process, alternating with pql; BENCH_REPEAT=n runs both n times, best of n): the
+queries of bench_engines' hand-written baseline, run pass by pass over the same stored buckets (as many
+per pass as pql puts in one), every user's context built once in memory in chunks of 2M users and split
+by pass, each pass's scored users written to its own Parquet file, the accounts rolled up at the end.
+It is the floor for goal 2 on this machine: the same work, written by hand, on the same stored events.
+BENCH_SKIP=hand leaves it out.
 """
 
 from __future__ import annotations
@@ -72,6 +80,52 @@ def child(users: int) -> None:
         shutil.rmtree(result.snapshot)
 
 
+def hand(users: int) -> None:
+    """The hand-written baseline of a bucketed workspace (module docstring)."""
+    import tempfile
+
+    import polars as pl
+
+    sys.path.insert(0, str(HERE))
+    from bench_engines import _hand_metrics, hand_accounts, hand_context, hand_scored
+
+    from pqlcli.config import load
+    from pqlcli.scoring.polars import EVENTS_PER_PASS
+    from pqlcli.workspace.buckets import bucket_expr, bucket_files
+
+    folder, n = data(users), stored_buckets(users)
+    as_of = load(CONFIG).as_of()
+    files = bucket_files(folder / "events", n) if n > 1 else [sorted((folder / "events").glob("*.parquet"))]
+    rows = [pl.scan_parquet(f).select(pl.len()).collect().item() if f else 0 for f in files]
+    per_pass = max(1, min(n, 32, int(EVENTS_PER_PASS // max(1.0, sum(rows) / n))))
+    passes = -(-n // per_pass)
+    t = time.perf_counter()
+    contexts: list[list[pl.DataFrame]] = [[] for _ in range(passes)]
+    users_lf = pl.scan_parquet(folder / "users.parquet")
+    total = users_lf.select(pl.len()).collect().item()
+    for start in range(0, total, 2_000_000):
+        chunk = users_lf.slice(start, 2_000_000).collect().lazy()
+        ctx = hand_context(chunk, folder).with_columns((bucket_expr(n) // per_pass).alias("__pass")).collect()
+        for (p,), part in ctx.partition_by("__pass", as_dict=True, include_key=False).items():
+            contexts[p].append(part)
+    print(f"__CONTEXT__ {time.perf_counter() - t:.2f}")
+    rollup: list[pl.DataFrame] = []
+    with tempfile.TemporaryDirectory(prefix="bench-hand-", dir=HERE / "data") as tmp:
+        for p in range(passes):
+            ctx = pl.concat(contexts[p]) if contexts[p] else None
+            contexts[p] = []
+            mine = [f for b in range(p * per_pass, min(n, (p + 1) * per_pass)) for f in files[b]]
+            if ctx is None or not mine:
+                continue
+            metrics = _hand_metrics(as_of, events=pl.scan_parquet(mine), signups=ctx.lazy())
+            out = hand_scored(ctx.lazy(), metrics).collect(engine="in-memory")
+            out.write_parquet(Path(tmp) / f"{p:05d}.parquet", statistics=False)
+            rollup.append(out.select("account_id", "is_pql", "projects_30d"))
+        accounts = hand_accounts(pl.concat(rollup).lazy()).collect()
+        accounts.write_parquet(Path(tmp) / "accounts.parquet", statistics=False)
+    print(f"__OUT__ {sum(r.height for r in rollup)} users, {accounts.height} accounts")
+
+
 def ensure(users: int) -> None:
     from pqlcli.testing import synth_workspace
     from pqlcli.workspace import Workspace
@@ -88,22 +142,48 @@ def main() -> int:
     if sys.argv[1:2] == ["--child"]:
         child(int(sys.argv[2]))
         return 0
+    if sys.argv[1:2] == ["--hand"]:
+        t = time.perf_counter()
+        hand(int(sys.argv[2]))
+        print(f"__TIME__ {time.perf_counter() - t:.2f}")
+        print(f"__RSS__ {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+        return 0
     print(f"load average {os.getloadavg()[0]:.1f} (2 cores)")
-    print(f"{'users':>12} {'events':>14} {'buckets':>8} {'time s':>8} {'peak RSS MB':>12} {'M events/s':>11}")
+    repeat = max(1, int(os.environ.get("BENCH_REPEAT", "1")))
+    skip_hand = "hand" in os.environ.get("BENCH_SKIP", "") or bool(os.environ.get("BENCH_BUCKETS"))
+    print(f"{'users':>12} {'events':>14} {'buckets':>8} {'time s':>8} {'peak RSS MB':>12} {'M events/s':>11}"
+          f" {'hand-written s':>15} {'hand RSS MB':>12} {'pql / hand':>11}")
     for users in sizes():
         ensure(users)
-        proc = subprocess.run([sys.executable, __file__, "--child", str(users)], capture_output=True, text=True, cwd=ROOT)
-        if proc.returncode != 0:
-            print(f"{users:>12,} FAILED\n{proc.stderr[-3000:]}")
-            return 1
-        vals = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("__"))
-        secs, events, rss = float(vals["__TIME__"]), users * 50, float(vals["__RSS__"])
+        runs: dict[str, list[tuple[float, float]]] = {"--child": [], "--hand": []}
+        for _ in range(repeat):  # alternating, so a machine that slows down weighs on both alike
+            for mode in ("--child",) if skip_hand else ("--child", "--hand"):
+                got = _run(mode, users)
+                if got is None:
+                    return 1
+                runs[mode].append(got)
+        secs, rss = min(runs["--child"])
+        events = users * 50
         how = os.environ.get("BENCH_BUCKETS", "") + "h" if os.environ.get("BENCH_BUCKETS") else str(stored_buckets(users))
-        print(f"{users:>12,} {events:>14,} {how:>8} {secs:>8.1f} {rss:>12.0f} {events / secs / 1e6:>11.2f}", flush=True)
+        hand_s, hand_rss = min(runs["--hand"]) if runs["--hand"] else (float("nan"), float("nan"))
+        print(f"{users:>12,} {events:>14,} {how:>8} {secs:>8.1f} {rss:>12.0f} {events / secs / 1e6:>11.2f}"
+              f" {hand_s:>15.1f} {hand_rss:>12.0f} {secs / hand_s:>10.2f}x", flush=True)
         if users == GOAL_USERS:
             print(f"goal: 10M users scored in {secs:.0f}s < {GOAL_SECONDS:.0f}s {'✓' if secs < GOAL_SECONDS else '✗'}, "
-                  f"peak RSS {rss / 1024:.2f} GB <= {GOAL_RSS_MB / 1024:.0f} GB {'✓' if rss <= GOAL_RSS_MB else '✗'}")
+                  f"peak RSS {rss / 1024:.2f} GB <= {GOAL_RSS_MB / 1024:.0f} GB {'✓' if rss <= GOAL_RSS_MB else '✗'}"
+                  f" (the hand-written floor in the same run: {hand_s:.0f}s)")
     return 0
+
+
+def _run(mode: str, users: int) -> tuple[float, float] | None:
+    """(wall seconds, peak RSS MB) of one scoring of ``users`` in a fresh process (``--child``: pql,
+    ``--hand``: the hand-written baseline)."""
+    proc = subprocess.run([sys.executable, __file__, mode, str(users)], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        print(f"{users:>12,} {mode} FAILED\n{proc.stderr[-3000:]}")
+        return None
+    vals = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith("__"))
+    return float(vals["__TIME__"]), float(vals["__RSS__"])
 
 
 if __name__ == "__main__":

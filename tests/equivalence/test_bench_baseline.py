@@ -40,3 +40,20 @@ def test_hand_written_baseline_equals_pql(tmp_path):
     for col in COLUMNS:
         bad = pql.sort("user_id")[col].ne_missing(hand[col])
         assert not bad.any(), f"{col}: {int(bad.sum())} users differ"
+
+
+def test_hand_written_scores_equal_pql(tmp_path):
+    """The baseline's fit and usage scores and PQL flag (bench_engines.hand_scored, which bench_scale runs
+    pass by pass) equal pql's for every user pql keeps (the baseline has no exclusion rules)."""
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    synth_workspace(ws, users=3000, accounts=400, events=150_000)
+    loaded = config.load(paths.ROOT / "config" / "pql.yaml")
+    pql = scoring.compute(ws, loaded).users.select("user_id", "fit_score", "usage_score", "is_pql").sort("user_id")
+    bench = _bench_module()
+    metrics = bench._hand_metrics(loaded.as_of(), ws.root)
+    hand = bench.hand_scored(bench.hand_context(pl.scan_parquet(ws.root / "users.parquet"), ws.root), metrics).collect()
+    hand = pql.select("user_id").join(hand, on="user_id", how="left").sort("user_id")
+    assert pql["is_pql"].any() and (~pql["is_pql"]).any()  # the data exercises both
+    for col in ("fit_score", "usage_score", "is_pql"):
+        bad = pql[col].cast(pl.Float64).ne_missing(hand[col].cast(pl.Float64))
+        assert not bad.any(), f"{col}: {int(bad.sum())} users differ"
