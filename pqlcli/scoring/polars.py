@@ -730,12 +730,17 @@ def _stored_users(
                 own = users.filter(which == b)
             metrics, after = bucketed_metrics(plan, frame, as_of, 1, engine, own, [frame])
             mine = own if schema is not None else user_frame(plan, replace(inputs, users=own), side).collect(engine="in-memory").lazy()
-            flagged = flagged_users(plan, mine, metrics.lazy()).collect(engine="in-memory")
-            stats["excluded_users"] += int(flagged["__excluded"].sum())
-            unknown = _unknown_events(metrics.lazy(), flagged.lazy()).collect(engine="in-memory")
+            # the scored users and the pass's statistics in one collect: the flagged users are computed
+            # once (a common subplan), never materialised on their own
+            flagged = flagged_users(plan, mine, metrics.lazy())
+            scored, excluded, unknown = pl.collect_all(
+                [score_users(plan, flagged), flagged.select(pl.col("__excluded").sum()), _unknown_events(metrics.lazy(), mine)],
+                engine="in-memory",
+            )
+            stats["excluded_users"] += int(excluded.item())
             stats["events_unknown_users"] += int(unknown.item())
             stats["events_after_as_of"] += int(after.item())
-            yield score_users(plan, flagged.lazy()).collect(engine="in-memory")
+            yield scored
 
 
 # With more passes than this, the users' context is built once and split by pass into temporary files
