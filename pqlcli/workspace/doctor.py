@@ -280,6 +280,44 @@ def timezone_suspect(t: _Tables) -> Check:
                   "with --timezone ZONE (docs/ingest.md), or check the export settings.")
 
 
+# An ingested file whose events are in no useful time order deserves `pql optimize` from this many events
+# (the same threshold and test as the ingest's note, ``pqlcli.ingest.ORDER_NOTE_ROWS``); a bucket with more
+# parts than this deserves `pql optimize --merge` (365 daily parts measured +10 % on a pass).
+ORDER_ROWS = 1_000_000
+MANY_PARTS = 100
+
+
+def events_layout(t: _Tables) -> Check:
+    """Ingested files whose events are in no useful time order (every row group spans their whole time
+    range, so no window filter skips one), and buckets (or an unbucketed table) of very many parts: `pql optimize` makes scores
+    faster (docs/performance.md, "Events in time order"). One scan of the stored timestamps."""
+    from pqlcli.workspace.optimize import DISORDER
+
+    if t.events is None:
+        return _skipped("events_layout", "no events table")
+    files = t.ws.table_files("events")
+    parts: dict[str, list[Any]] = {}  # one ingested file: a part, or a part of that name in every bucket
+    buckets: dict[str, int] = {}
+    for path in files:
+        parts.setdefault(path.name, []).append(path)
+        folder = path.parent.name if path.parent.name.startswith("bucket=") else "events"  # an unbucketed table
+        buckets[folder] = buckets.get(folder, 0) + 1
+    ts = pl.col("timestamp")
+    spans = pl.concat([
+        pl.scan_parquet(paths).select(pl.lit(name).alias("part"), pl.len().alias("n"), ts.diff().abs().mean().alias("jump"))
+        for name, paths in sorted(parts.items())
+    ]).collect()
+    slow = spans.filter((pl.col("n") >= ORDER_ROWS) & (pl.col("jump") > DISORDER))
+    found = [f"{r['part']}: {r['n']:,} events, {r['jump'].total_seconds() / 86_400:.1f} days apart on average from one row "
+             "to the next" for r in slow.iter_rows(named=True)]
+    crowded = sorted(((n, b) for b, n in buckets.items() if n > MANY_PARTS), reverse=True)
+    found += [f"{b}: {n} parts" for n, b in crowded]
+    return _found("events_layout", len(found), found,
+                  "Scores read these events slower than they could: `pql optimize` rewrites events stored out of "
+                  "time order in time order, and `pql optimize --merge` also merges each bucket's parts into one "
+                  "(scores were 0.74-0.87x the time; docs/performance.md).")
+
+
 def identity_numbers(ws: Workspace, events: pl.LazyFrame | None) -> dict[str, Any] | None:
     """Merged identities and events of no known person, when the workspace has an ``identities`` table."""
     if not ws.has_table("identities"):
@@ -304,7 +342,7 @@ def identity_numbers(ws: Workspace, events: pl.LazyFrame | None) -> dict[str, An
 CHECKS: tuple[Callable[[_Tables], Check], ...] = (
     events_unknown_user, users_without_events, duplicate_emails, accounts_shared_domain, users_without_account,
     future_events, config_events_missing, missing_firmographics, free_email_share, stale_enrichment,
-    timezone_suspect,
+    timezone_suspect, events_layout,
 )
 
 

@@ -25,7 +25,7 @@ usage:
 """
 NAMES = ["events_unknown_user", "users_without_events", "duplicate_emails", "accounts_shared_domain",
          "users_without_account", "future_events", "config_events_missing", "missing_firmographics",
-         "free_email_share", "stale_enrichment", "timezone_suspect"]
+         "free_email_share", "stale_enrichment", "timezone_suspect", "events_layout"]
 
 
 def _events(user: str, n: int, start: datetime, *, whole_hours: bool = False) -> list[dict]:
@@ -65,7 +65,10 @@ def _by_name(report) -> dict[str, object]:
     return {c.name: c for c in report.checks}
 
 
-def test_every_check_finds_its_planted_problem(tmp_path: Path):
+def test_every_check_finds_its_planted_problem(tmp_path: Path, monkeypatch):
+    from pqlcli.workspace import doctor
+
+    monkeypatch.setattr(doctor, "MANY_PARTS", 1)  # the planted workspace's two ingested parts (real: 100)
     ws = _workspace(tmp_path / "ws", planted=True)
     loaded = loads(CONFIG.format(event="project_creatd"), "pql.yaml")
     checks = _by_name(diagnose(ws, loaded, now=datetime.now(UTC) + timedelta(days=60)))
@@ -73,7 +76,7 @@ def test_every_check_finds_its_planted_problem(tmp_path: Path):
     expected = {"events_unknown_user": 3, "users_without_events": 1, "duplicate_emails": 1,
                 "accounts_shared_domain": 1, "users_without_account": 2, "future_events": 2,
                 "config_events_missing": 1, "missing_firmographics": 1, "free_email_share": 1,
-                "stale_enrichment": 3, "timezone_suspect": 1}
+                "stale_enrichment": 3, "timezone_suspect": 1, "events_layout": 1}
     assert {n: c.count for n, c in checks.items()} == expected
     assert all(c.severity in ("warning", "error") for n, c in checks.items() if n != "free_email_share")
     assert checks["free_email_share"].severity == "ok"  # 1 of 7 users: below the 50% warning line
@@ -85,6 +88,7 @@ def test_every_check_finds_its_planted_problem(tmp_path: Path):
     assert "closest: project_created" in checks["config_events_missing"].examples[0]
     assert checks["missing_firmographics"].examples == ["gamma.dev"]
     assert "whole hours" in checks["timezone_suspect"].examples[0]
+    assert checks["events_layout"].examples == ["events: 2 parts"] and "pql optimize --merge" in checks["events_layout"].hint
 
 
 def test_clean_data_is_all_ok(tmp_path: Path):

@@ -150,3 +150,33 @@ def test_an_ingest_says_when_its_events_are_in_no_useful_time_order(tmp_path, mo
     assert code == 0 and "sorted now" in err
     code, _, err = pql("ingest", "events", str(tmp_path / "history-in-order.csv"))  # the same ids: nothing added
     assert code == 0 and "pql optimize" not in err
+
+
+def test_doctor_points_to_optimize_until_the_events_are_in_time_order_and_merged(tmp_path, monkeypatch, pql):
+    from pqlcli.workspace import doctor
+
+    ws = _random_order_ws(tmp_path)  # 20,000 events in random order over ~93 days, 2 buckets of several parts
+    monkeypatch.setattr(doctor, "ORDER_ROWS", 1_000)  # the real thresholds: 1M events, 100 parts
+    monkeypatch.setattr(doctor, "MANY_PARTS", 3)
+    parts_per_bucket = {p.parent.name: 0 for p in ws.table_files("events")}
+    for p in ws.table_files("events"):
+        parts_per_bucket[p.parent.name] += 1
+    assert min(parts_per_bucket.values()) > 3
+
+    check = doctor.diagnose(ws, only=["events_layout"]).checks[0]
+    assert check.severity == "warning" and "pql optimize" in check.hint
+    files = {p.name for p in ws.table_files("events")}
+    assert {e.split(":")[0] for e in check.examples if e.startswith("part-")} <= files
+    assert any("days apart on average" in e for e in check.examples)
+    assert {e.split(":")[0] for e in check.examples if e.startswith("bucket=")} == set(parts_per_bucket)
+
+    opt.sort_events(ws)  # in time order, still several parts per bucket
+    check = doctor.diagnose(ws, only=["events_layout"]).checks[0]
+    assert check.severity == "warning" and all(e.startswith("bucket=") for e in check.examples)
+
+    opt.sort_events(ws, merge=True)  # one sorted part per bucket
+    check = doctor.diagnose(ws, only=["events_layout"]).checks[0]
+    assert (check.severity, check.count) == ("ok", 0)
+
+    code, out, _ = pql("--workspace", str(ws.root), "doctor", "--format", "json")
+    assert code == 0 and '"events_layout"' in out
