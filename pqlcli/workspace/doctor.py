@@ -70,6 +70,16 @@ class _Tables:
     loaded: LoadedConfig | None
     now: datetime
     ttl: timedelta
+    _event_users: pl.DataFrame | None = None
+
+    def event_users(self) -> pl.DataFrame:
+        """Every ``user_id`` of the events with its number of events (``n``): one streaming group-by that
+        the checks share, instead of each joining every event to the users (at 1M users / 50M events the
+        two checks took 9 s that way)."""
+        assert self.events is not None
+        if self._event_users is None:
+            self._event_users = self.events.group_by("user_id").agg(pl.len().alias("n")).collect(engine="streaming")
+        return self._event_users
 
 
 def _examples(frame: pl.LazyFrame, column: str) -> list[Any]:
@@ -95,11 +105,11 @@ def _user_domain() -> pl.Expr:
 def events_unknown_user(t: _Tables) -> Check:
     if t.events is None or t.users is None:
         return _skipped("events_unknown_user", "no events or no users table")
-    unknown = t.events.join(t.users.select("user_id"), on="user_id", how="anti")
-    n = _count(unknown)
-    total = _count(t.events)
+    per_user = t.event_users()
+    unknown = per_user.lazy().join(t.users.select("user_id"), on="user_id", how="anti").collect()
+    n, total = int(unknown["n"].sum()), int(per_user["n"].sum())
     severity = "error" if total and n / total > 0.5 else "warning"
-    return _found("events_unknown_user", n, _examples(unknown.select("user_id").unique(maintain_order=True), "user_id"),
+    return _found("events_unknown_user", n, _examples(unknown.lazy().sort("user_id", nulls_last=True), "user_id"),
                   f"{n} of {total} events belong to no known user: their usage counts for nobody. Ingest the users "
                   "export that holds them, or map the id column the events use.", severity)
 
@@ -111,7 +121,7 @@ def users_without_events(t: _Tables) -> Check:
         n = _count(t.users)
         return _found("users_without_events", n, _examples(t.users, "user_id"),
                       "No events table: every usage metric is 0. Ingest your product events.")
-    idle = t.users.join(t.events.select("user_id").unique(), on="user_id", how="anti")
+    idle = t.users.join(t.event_users().lazy().select("user_id"), on="user_id", how="anti", maintain_order="left")
     n = _count(idle)
     return _found("users_without_events", n, _examples(idle, "user_id"),
                   f"{n} users have no event at all: check the events export covers them (same user ids).")
@@ -145,7 +155,7 @@ def users_without_account(t: _Tables) -> Check:
     cols = t.users.collect_schema()
     users = t.users if "account_id" in cols else t.users.with_columns(pl.lit(None, pl.String).alias("account_id"))
     if t.accounts is not None:
-        lone = users.join(t.accounts.select("account_id"), on="account_id", how="anti")
+        lone = users.join(t.accounts.select("account_id"), on="account_id", how="anti", maintain_order="left")  # the same examples every run
     else:
         lone = users
     n = _count(lone)
@@ -245,12 +255,19 @@ def stale_enrichment(t: _Tables) -> Check:
 
 
 def _part_clock(name: str, paths: list[Any]) -> pl.LazyFrame:
-    hour = pl.col("timestamp").dt.hour().cast(pl.Float64) + pl.col("timestamp").dt.minute().cast(pl.Float64) / 60
-    angle = hour * (2 * 3.141592653589793 / 24)
-    whole = (pl.col("timestamp").dt.minute() == 0) & (pl.col("timestamp").dt.second() == 0)
-    return pl.scan_parquet(paths).select("timestamp").filter(pl.col("timestamp").is_not_null()).select(
-        pl.lit(name).alias("part"), pl.len().alias("n"), whole.mean().alias("whole"),
-        angle.sin().mean().alias("sin"), angle.cos().mean().alias("cos"))
+    """One ingested file's events: how many, the share on whole hours (minute and second 0), and the mean
+    of their time of day as a point on the 24-hour circle (``sin``, ``cos``). The events are counted per
+    second of the hour and minute of the day (integer arithmetic on the stored microseconds), and the
+    circle's means come from those counts: the same figures as per event, at 1/4 of the time (trigonometry
+    and calendar fields of every event cost ~3 s at 50M events)."""
+    seconds = pl.col("timestamp").dt.epoch("us") // 1_000_000
+    counts = (pl.scan_parquet(paths).select("timestamp").filter(pl.col("timestamp").is_not_null())
+              .group_by(minute=(seconds // 60) % 1440, whole=seconds % 3600 == 0).agg(pl.len().alias("k")))
+    angle = pl.col("minute").cast(pl.Float64) / 60 * (2 * 3.141592653589793 / 24)
+    n = pl.col("k").sum()
+    return counts.select(
+        pl.lit(name).alias("part"), n.cast(pl.UInt32).alias("n"), (pl.col("k").filter(pl.col("whole")).sum() / n).alias("whole"),
+        ((angle.sin() * pl.col("k")).sum() / n).alias("sin"), ((angle.cos() * pl.col("k")).sum() / n).alias("cos"))
 
 
 def timezone_suspect(t: _Tables) -> Check:

@@ -113,3 +113,22 @@ def test_doctor_cli_json_and_strict(pql, tmp_path: Path, ws_path: Path, planted:
     code, out, err = pql("doctor", "--config", str(config), "--strict")
     assert code == (1 if planted else 0), err
     assert "events_unknown_user" in out
+
+
+def test_timezone_suspect_finds_an_export_whose_daily_rhythm_is_shifted_by_whole_hours(tmp_path: Path):
+    """Two exports of the same users' activity: the second's busiest hour is 5 hours later (local times
+    read as UTC); a third, unshifted export is not a suspect."""
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    ws.write_table("users", pl.DataFrame({"user_id": ["u1"], "email": ["a@acme.com"]}))
+    day0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+    def export(tag: str, peak_hour: int) -> pl.DataFrame:
+        times = [day0 + timedelta(days=d, hours=peak_hour, minutes=(m * 37) % 120 - 60, seconds=m % 59)
+                 for d in range(30) for m in range(40)]
+        return pl.DataFrame({"event_id": [f"{tag}-{i}" for i in range(len(times))], "user_id": "u1",
+                             "event": "login", "timestamp": times})
+
+    for i, (tag, peak) in enumerate([("a", 14), ("b", 19), ("c", 14)]):
+        ws.add_part("events", export(tag, peak), f"20261101T00000{i}000000Z")
+    check = diagnose(ws, only=["timezone_suspect"]).checks[0]
+    assert check.count == 1 and check.examples == ["part-20261101T000001000000Z.parquet: busiest hour +5h from the other exports"]
