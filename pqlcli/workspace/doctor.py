@@ -70,7 +70,7 @@ class _Tables:
     loaded: LoadedConfig | None
     now: datetime
     ttl: timedelta
-    _event_users: pl.DataFrame | None = None
+    _event_users: pl.DataFrame | None = field(default=None, init=False, repr=False)
 
     def event_users(self) -> pl.DataFrame:
         """Every ``user_id`` of the events with its number of events (``n``): one streaming group-by that
