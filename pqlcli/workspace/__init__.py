@@ -34,10 +34,21 @@ from pqlcli.errors import WorkspaceError
 from pqlcli.util import atomic
 from pqlcli.util.clock import stamp as clock_stamp
 from pqlcli.util.clock import utc_now
-from pqlcli.workspace.snapshot import Snapshot, SnapshotManifest
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from pqlcli.workspace.snapshot import Snapshot, SnapshotManifest
+
+
+def __getattr__(name: str) -> Any:
+    """``Snapshot`` and ``SnapshotManifest`` are imported on first use: the snapshot module brings pydantic
+    (~0.1 s), which commands that never read a snapshot (ingest, enrich, doctor) do not need."""
+    if name in ("Snapshot", "SnapshotManifest"):
+        from pqlcli.workspace import snapshot
+
+        return getattr(snapshot, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 DEFAULT_WORKSPACE = ".pql"
 TABLES = ("users", "accounts", "events", "firmographics")
@@ -251,6 +262,8 @@ class Workspace:
         # a hidden `.tmp-*` folder is a write that died before its rename, even if its manifest was written
         done = sorted(p for p in self.scores_dir.iterdir()
                       if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists())
+        from pqlcli.workspace.snapshot import Snapshot
+
         return [Snapshot(self, p) for p in done]
 
     def snapshot(self, ref: str | os.PathLike[str] | None = "latest") -> Snapshot:
@@ -274,6 +287,8 @@ class Workspace:
         return self._snapshot_by_ref(ref, snaps)
 
     def _snapshot_by_ref(self, ref: str | os.PathLike[str], snaps: list[Snapshot]) -> Snapshot:
+        from pqlcli.workspace.snapshot import Snapshot
+
         candidate = Path(ref)
         if candidate.is_dir() and (candidate / "manifest.json").exists():
             return Snapshot(self, candidate)
