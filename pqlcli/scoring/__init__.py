@@ -87,7 +87,21 @@ def score(
 
     The scored users go straight into the snapshot's ``users.parquet`` (``runners.run_to``): a bucketed
     workspace is scored with bounded memory, never holding every user. ``ScoreResult.users`` reads them
-    back lazily from the snapshot."""
+    back lazily from the snapshot.
+
+    Readers take no lock: when an events part the score listed is gone by the time it is read (`pql
+    optimize --merge` replaced a bucket's parts meanwhile), the half-written snapshot is dropped and the
+    score runs once more on the parts stored now."""
+    listed = ws.table_files("events")
+    try:
+        return _score(ws, loaded, as_of, engine)
+    except FileNotFoundError:
+        if all(part.exists() for part in listed):  # not a part replaced meanwhile
+            raise
+        return _score(ws, loaded, as_of, engine)
+
+
+def _score(ws: Workspace, loaded: LoadedConfig, as_of: str | date | datetime | None, engine: str) -> ScoreResult:
     runner = runners.engine(engine)
     inputs = Inputs.from_workspace(ws)
     when = loaded.as_of(as_of)  # a bad --as-of is reported before the tables are checked

@@ -180,3 +180,27 @@ def test_doctor_points_to_optimize_until_the_events_are_in_time_order_and_merged
 
     code, out, _ = pql("--workspace", str(ws.root), "doctor", "--format", "json")
     assert code == 0 and '"events_layout"' in out
+
+
+def test_a_score_whose_parts_are_merged_away_while_it_runs_scores_again_on_the_new_parts(tmp_path, monkeypatch):
+    """`pql optimize --merge` runs between the score listing the parts and reading them: the score finds
+    a part gone, drops its half-written snapshot and scores once more, with the same result."""
+    from pqlcli.scoring import runners
+
+    ws = _random_order_ws(tmp_path)
+    loaded = config.load(paths.ROOT / "config" / "pql.yaml")
+    expected = scoring.compute(ws, loaded)
+    real, calls = runners.run_to, []
+
+    def merged_meanwhile(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            opt.sort_events(ws, merge=True)  # the listed parts are deleted now
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runners, "run_to", merged_meanwhile)
+    result = scoring.score(ws, loaded)
+    assert len(calls) == 2
+    assert [s.path for s in ws.snapshots()] == [result.snapshot]  # no half-written snapshot left
+    assert not list(ws.scores_dir.glob(".tmp-*"))
+    assert_frame_equal(result.users.collect().sort("user_id"), expected.users.sort("user_id"), check_column_order=False)
