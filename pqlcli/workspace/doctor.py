@@ -254,6 +254,14 @@ def stale_enrichment(t: _Tables) -> Check:
                   "`pql enrich` refreshes them.")
 
 
+def _ingested_files(files: list[Any]) -> dict[str, list[Any]]:
+    """The events parts by ingested file: one part, or the part of that name in every bucket."""
+    parts: dict[str, list[Any]] = {}
+    for path in files:
+        parts.setdefault(path.name, []).append(path)
+    return parts
+
+
 def _part_clock(name: str, paths: list[Any]) -> pl.LazyFrame:
     """One ingested file's events: how many, the share on whole hours (minute and second 0), and the mean
     of their time of day as a point on the 24-hour circle (``sin``, ``cos``). The events are counted per
@@ -275,9 +283,7 @@ def timezone_suspect(t: _Tables) -> Check:
     whole hours from the other parts' — the marks of offset-less timestamps read in the wrong zone."""
     if t.events is None:
         return _skipped("timezone_suspect", "no events table")
-    parts: dict[str, list[Any]] = {}  # one ingested file: a part, or a part of that name in every bucket
-    for path in t.ws.table_files("events"):
-        parts.setdefault(path.name, []).append(path)
+    parts = _ingested_files(t.ws.table_files("events"))
     clocks = pl.concat([_part_clock(name, paths) for name, paths in sorted(parts.items())]).collect().filter(pl.col("n") >= MIN_PART_EVENTS)
     clocks = clocks.with_columns(
         peak=(pl.arctan2("sin", "cos") * (24 / (2 * 3.141592653589793))) % 24,
@@ -313,10 +319,9 @@ def events_layout(t: _Tables) -> Check:
     if t.events is None:
         return _skipped("events_layout", "no events table")
     files = t.ws.table_files("events")
-    parts: dict[str, list[Any]] = {}  # one ingested file: a part, or a part of that name in every bucket
+    parts = _ingested_files(files)
     buckets: dict[str, int] = {}
     for path in files:
-        parts.setdefault(path.name, []).append(path)
         folder = path.parent.name if path.parent.name.startswith("bucket=") else "events"  # an unbucketed table
         buckets[folder] = buckets.get(folder, 0) + 1
     ts = pl.col("timestamp")
