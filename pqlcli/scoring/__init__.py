@@ -92,13 +92,7 @@ def score(
     Readers take no lock: when an events part the score listed is gone by the time it is read (`pql
     optimize --merge` replaced a bucket's parts meanwhile), the half-written snapshot is dropped and the
     score runs once more on the parts stored now."""
-    listed = ws.table_files("events")
-    try:
-        return _score(ws, loaded, as_of, engine)
-    except FileNotFoundError:
-        if all(part.exists() for part in listed):  # not a part replaced meanwhile
-            raise
-        return _score(ws, loaded, as_of, engine)
+    return ws.reading_events(lambda: _score(ws, loaded, as_of, engine))
 
 
 def _score(ws: Workspace, loaded: LoadedConfig, as_of: str | date | datetime | None, engine: str) -> ScoreResult:

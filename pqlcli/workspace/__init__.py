@@ -26,9 +26,10 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pqlcli.errors import WorkspaceError
 from pqlcli.util import atomic
@@ -49,6 +50,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(snapshot, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+T = TypeVar("T")
 
 DEFAULT_WORKSPACE = ".pql"
 TABLES = ("users", "accounts", "events", "firmographics")
@@ -103,6 +106,18 @@ class Workspace:
 
         recover(self.root)
         return sorted(path.glob("part-*.parquet")) + sorted(path.glob("bucket=*/part-*.parquet"))
+
+    def reading_events(self, run: Callable[[], T]) -> T:
+        """``run()``, a reader of the events; when it fails on an events part that is gone since it
+        started (`pql optimize --merge` replaced a bucket's parts meanwhile: readers take no lock), it runs
+        once more, on the parts stored now."""
+        listed = self.table_files("events")
+        try:
+            return run()
+        except FileNotFoundError:
+            if all(part.exists() for part in listed):  # not a part replaced meanwhile
+                raise
+            return run()
 
     def scan(self, name: str) -> pl.LazyFrame:
         """A lazy scan of a table; raises :class:`WorkspaceError` if it was never ingested."""

@@ -370,12 +370,17 @@ CHECKS: tuple[Callable[[_Tables], Check], ...] = (
 
 def diagnose(ws: Workspace, loaded: LoadedConfig | None = None, *, now: datetime | None = None,
              ttl_days: float = DEFAULT_TTL_DAYS, only: Iterable[str] | None = None) -> Report:
-    """Run every check (or those named in ``only``) over the workspace; writes nothing."""
-    tables = {name: ws.scan_or_none(name) for name in ("users", "accounts", "events", "firmographics")}
-    t = _Tables(ws, loaded=loaded, now=now or utc_now(), ttl=timedelta(days=ttl_days), **tables)
-    wanted = set(only) if only is not None else None
-    checks = [check(t) for check in CHECKS if wanted is None or check.__name__ in wanted]
-    return Report(checks, identity_numbers(ws, tables["events"]))
+    """Run every check (or those named in ``only``) over the workspace; writes nothing. Run again once
+    when `pql optimize --merge` replaced events parts while they were read (``Workspace.reading_events``)."""
+
+    def run() -> Report:
+        tables = {name: ws.scan_or_none(name) for name in ("users", "accounts", "events", "firmographics")}
+        t = _Tables(ws, loaded=loaded, now=now or utc_now(), ttl=timedelta(days=ttl_days), **tables)
+        wanted = set(only) if only is not None else None
+        checks = [check(t) for check in CHECKS if wanted is None or check.__name__ in wanted]
+        return Report(checks, identity_numbers(ws, tables["events"]))
+
+    return ws.reading_events(run)
 
 
 __all__ = ["CHECKS", "Check", "Report", "diagnose"]

@@ -204,3 +204,23 @@ def test_a_score_whose_parts_are_merged_away_while_it_runs_scores_again_on_the_n
     assert [s.path for s in ws.snapshots()] == [result.snapshot]  # no half-written snapshot left
     assert not list(ws.scores_dir.glob(".tmp-*"))
     assert_frame_equal(result.users.collect().sort("user_id"), expected.users.sort("user_id"), check_column_order=False)
+
+
+def test_a_doctor_whose_parts_are_merged_away_while_it_runs_checks_again_on_the_new_parts(tmp_path, monkeypatch):
+    """The same for `pql doctor`: a merge after its tables were listed, before a check reads them."""
+    from pqlcli.workspace import doctor
+
+    ws = _random_order_ws(tmp_path)
+    expected = doctor.diagnose(ws, only=["events_unknown_user", "users_without_events"]).as_dict()
+    runs = []
+
+    def merge_first(t):
+        runs.append(1)
+        if len(runs) == 1:
+            opt.sort_events(ws, merge=True)  # the parts the doctor listed are deleted now
+        return doctor.Check("merge_first", "ok", 0)
+
+    monkeypatch.setattr(doctor, "CHECKS", (merge_first, doctor.events_unknown_user, doctor.users_without_events))
+    got = doctor.diagnose(ws).as_dict()
+    assert len(runs) == 2
+    assert got["checks"][1:] == expected["checks"]
