@@ -91,15 +91,15 @@ def hand(users: int) -> float:
     from bench_engines import _hand_metrics, hand_accounts, hand_context, hand_scored
 
     from pqlcli.config import load
-    from pqlcli.scoring.polars import EVENTS_PER_PASS
+    from pqlcli.scoring.polars import _buckets_per_pass
     from pqlcli.workspace.buckets import bucket_expr, bucket_files
 
     folder, n = data(users), stored_buckets(users)
     as_of = load(CONFIG).as_of()
     t = time.perf_counter()
     files = bucket_files(folder / "events", n) if n > 1 else [sorted((folder / "events").glob("*.parquet"))]
-    rows = [pl.scan_parquet(f).select(pl.len()).collect().item() if f else 0 for f in files]
-    per_pass = max(1, min(n, 32, int(EVENTS_PER_PASS // max(1.0, sum(rows) / n))))
+    # as many buckets per pass as pql puts in one (its own rule, from the buckets' row counts)
+    per_pass = _buckets_per_pass([pl.scan_parquet(f) if f else pl.LazyFrame(schema={"user_id": pl.String}) for f in files])
     passes = -(-n // per_pass)
     start = time.perf_counter()
     contexts: list[list[pl.DataFrame]] = [[] for _ in range(passes)]

@@ -21,6 +21,7 @@ from typing import Any
 from pqlcli.errors import DataError, UsageError
 from pqlcli.util.progress import Progress
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.optimize import DISORDER, ORDER_ROWS, mean_jump
 
 KINDS = ("users", "accounts", "events")
 
@@ -535,8 +536,6 @@ def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path
     usable = read - rejects.rejected - rejects.skipped
     if n > 1:
         ws.set_event_bucket_count(n)
-    from pqlcli.workspace.optimize import DISORDER
-
     folder = ws.table_path("events")
     added, staged_rows, jump_seconds = 0, 0, 0.0
     with Commit(ws.root) as commit:
@@ -555,7 +554,7 @@ def _merge_events(ws: Workspace, good: Any, rejects: _Rejects, rejects_tmp: Path
 
 
 # An ingest adding at least this many events says when they are in no useful time order (`pql optimize`)
-ORDER_NOTE_ROWS = 1_000_000
+ORDER_NOTE_ROWS = ORDER_ROWS
 
 
 @dataclass
@@ -573,7 +572,7 @@ def _span(files: list[Path]) -> _Span:
     import polars as pl
 
     ts = pl.col("timestamp")
-    got = pl.scan_parquet(files).select(pl.len(), ts.min().alias("lo"), ts.max().alias("hi"), ts.diff().abs().mean().alias("jump")).collect().row(0)
+    got = pl.scan_parquet(files).select(pl.len(), ts.min().alias("lo"), ts.max().alias("hi"), mean_jump(ts).alias("jump")).collect().row(0)
     return _Span(int(got[0]), got[1], got[2], got[3] or timedelta(0))
 
 

@@ -8,6 +8,7 @@ Each check is one lazy Polars query over the canonical tables (no per-row Python
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ import polars as pl
 from pqlcli.util.clock import utc_now
 from pqlcli.util.domains import free_email_domains
 from pqlcli.workspace import Workspace
+from pqlcli.workspace.optimize import DISORDER, ORDER_ROWS, mean_jump
 
 if TYPE_CHECKING:
     from pqlcli.config import LoadedConfig
@@ -303,10 +305,9 @@ def timezone_suspect(t: _Tables) -> Check:
                   "with --timezone ZONE (docs/ingest.md), or check the export settings.")
 
 
-# An ingested file whose events are in no useful time order deserves `pql optimize` from this many events
-# (the same threshold and test as the ingest's note, ``pqlcli.ingest.ORDER_NOTE_ROWS``); a bucket with more
-# parts than this deserves `pql optimize --merge` (365 daily parts measured +10 % on a pass).
-ORDER_ROWS = 1_000_000
+# An ingested file of ``ORDER_ROWS`` events or more in no useful time order deserves `pql optimize` (the
+# ingest note's threshold and test, pqlcli.workspace.optimize); a bucket with more parts than this deserves
+# `pql optimize --merge` (365 daily parts measured +10 % on a pass).
 MANY_PARTS = 100
 
 
@@ -314,19 +315,14 @@ def events_layout(t: _Tables) -> Check:
     """Ingested files whose events are in no useful time order (every row group spans their whole time
     range, so no window filter skips one), and buckets (or an unbucketed table) of very many parts: `pql optimize` makes scores
     faster (docs/performance.md, "Events in time order"). One scan of the stored timestamps."""
-    from pqlcli.workspace.optimize import DISORDER
-
     if t.events is None:
         return _skipped("events_layout", "no events table")
     files = t.ws.table_files("events")
     parts = _ingested_files(files)
-    buckets: dict[str, int] = {}
-    for path in files:
-        folder = path.parent.name if path.parent.name.startswith("bucket=") else "events"  # an unbucketed table
-        buckets[folder] = buckets.get(folder, 0) + 1
-    ts = pl.col("timestamp")
+    # parts per bucket folder ("events" for an unbucketed table)
+    buckets = Counter(p.parent.name if p.parent.name.startswith("bucket=") else "events" for p in files)
     spans = pl.concat([
-        pl.scan_parquet(paths).select(pl.lit(name).alias("part"), pl.len().alias("n"), ts.diff().abs().mean().alias("jump"))
+        pl.scan_parquet(paths).select(pl.lit(name).alias("part"), pl.len().alias("n"), mean_jump(pl.col("timestamp")).alias("jump"))
         for name, paths in sorted(parts.items())
     ]).collect()
     slow = spans.filter((pl.col("n") >= ORDER_ROWS) & (pl.col("jump") > DISORDER))

@@ -40,6 +40,15 @@ ROW_GROUP_ROWS = 65_536
 # Events whose consecutive rows are this far apart on average are in no useful time order (random order
 # over N days gives ~N/3 days; a day's export in random order gives ~8 hours): `pql optimize` would help.
 DISORDER = timedelta(days=2)
+# From this many events (an ingest's new rows, or one ingested file's stored parts) their order is worth a
+# word: `pql ingest`'s note and `pql doctor`'s events_layout check.
+ORDER_ROWS = 1_000_000
+
+
+def mean_jump(ts: pl.Expr) -> pl.Expr:
+    """The mean jump in time from one row to the next (compared with ``DISORDER``); a mean, as a sum of
+    microseconds overflows."""
+    return ts.diff().abs().mean()
 
 
 @dataclass
@@ -134,4 +143,4 @@ def _write_sorted(frame: pl.DataFrame, target: Path) -> None:
     frame.write_parquet(target, compression="zstd", compression_level=1, statistics=True, row_group_size=ROW_GROUP_ROWS)
 
 
-__all__ = ["DISORDER", "MAX_ROWS", "SortResult", "sort_events"]
+__all__ = ["DISORDER", "MAX_ROWS", "ORDER_ROWS", "SortResult", "mean_jump", "sort_events"]
